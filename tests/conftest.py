@@ -62,7 +62,8 @@ def make_redis_server(tmp_path: object) -> Iterator[Callable[[], RedisServer]]:
 
 
 @pytest.fixture
-def make_mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], MongoServer]]:
+def make_mongo_server(
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], MongoServer]]:
     """Start a SecantusDB of the test's own, to kill or restart; stopped at teardown."""
     started: list[MongoServer] = []
 

@@ -1,0 +1,155 @@
+"""Waiting for a lock: woken on release, first come first served, no busy polling."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from fencing import FencedLock
+from fencing.keys import KeySpace
+
+
+async def command_calls(lock: FencedLock, *commands: str) -> int:
+    stats = await lock.redis.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in commands)
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_waiter_is_woken_by_the_release_not_by_polling(lock: FencedLock) -> None:
+    holder = await lock.acquire("order:1")
+    assert holder is not None
+
+    async def release_later() -> None:
+        await asyncio.sleep(0.3)
+        await lock.release(holder)
+
+    releaser = asyncio.create_task(release_later())
+    started = time.monotonic()
+    lease = await lock.acquire("order:1", timeout=5)
+    waited = time.monotonic() - started
+    await releaser
+    assert lease is not None and lease.token > holder.token
+    assert waited < 0.3 + lock.max_poll / 2  # woken, not left to its back-off
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_waiters_do_not_hammer_redis_while_the_lock_is_held(lock: FencedLock) -> None:
+    holder = await lock.acquire("hot")
+    assert holder is not None
+    before = await command_calls(lock, "evalsha", "eval", "blpop")
+    waiters = [asyncio.create_task(lock.acquire("hot", timeout=10)) for _ in range(8)]
+    held_for = 2.0
+    await asyncio.sleep(held_for)
+    assert await lock.release(holder)
+    leases = []
+    for waiter in waiters:
+        lease = await waiter
+        assert lease is not None
+        leases.append(lease)
+        await lock.release(lease)
+    calls = await command_calls(lock, "evalsha", "eval", "blpop") - before
+    # Each waiter tries once, then backs off to one try per max_poll at most:
+    # about 2 * (6 back-off steps + held_for / max_poll) calls, plus its hand-over.
+    per_waiter_bound = 2 * (6 + held_for / lock.max_poll) + 6
+    assert calls <= 8 * per_waiter_bound, f"{calls} Redis calls for 8 waiters"
+    busy_polling_floor = 8 * held_for / 0.001  # what a 1 ms poll loop would send
+    assert calls < busy_polling_floor / 20
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_waiters_are_served_in_the_order_they_came(lock: FencedLock) -> None:
+    holder = await lock.acquire("hot")
+    assert holder is not None
+    order: list[int] = []
+
+    async def wait_then_hold(number: int) -> None:
+        async with lock.hold("hot", timeout=10):
+            order.append(number)
+            await asyncio.sleep(0.02)
+
+    tasks = []
+    for number in range(6):
+        tasks.append(asyncio.create_task(wait_then_hold(number)))
+        await asyncio.sleep(0.05)  # each is in line before the next comes
+    await lock.release(holder)
+    await asyncio.gather(*tasks)
+    assert order == list(range(6))
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_no_waiter_starves_behind_a_greedy_holder(lock: FencedLock) -> None:
+    """A task that re-acquires the instant it releases would starve a polling waiter."""
+    stop = asyncio.Event()
+    greedy_holds = 0
+
+    async def greedy() -> None:
+        nonlocal greedy_holds
+        while not stop.is_set():
+            lease = await lock.acquire("hot")  # barges in without waiting
+            if lease is not None:
+                greedy_holds += 1
+                await asyncio.sleep(0.005)
+                await lock.release(lease)
+            await asyncio.sleep(0)
+
+    greedy_task = asyncio.create_task(greedy())
+    await asyncio.sleep(0.1)
+    served = 0
+    for _ in range(10):
+        lease = await lock.acquire("hot", timeout=2)
+        assert lease is not None, "the waiter starved"
+        served += 1
+        await lock.release(lease)
+    stop.set()
+    await greedy_task
+    assert served == 10 and greedy_holds > 0
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_waiters_for_overlapping_sets_make_progress_without_deadlock(
+        lock: FencedLock) -> None:
+    sets = [("a", "b"), ("b", "c"), ("c", "a"), ("a",), ("b",), ("c",)]
+    held: dict[str, int] = {}
+    done = 0
+
+    async def worker(resources: tuple[str, ...]) -> None:
+        nonlocal done
+        for _ in range(15):
+            async with lock.hold(*resources, timeout=10):
+                for name in resources:
+                    assert name not in held, f"{name} held twice"
+                    held[name] = 1
+                await asyncio.sleep(0.002)
+                for name in resources:
+                    del held[name]
+            done += 1
+
+    await asyncio.gather(*(worker(resources) for resources in sets for _ in range(2)))
+    assert done == len(sets) * 2 * 15
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_cancelled_waiter_leaves_the_line(lock: FencedLock) -> None:
+    holder = await lock.acquire("hot")
+    assert holder is not None
+    waiter = asyncio.create_task(lock.acquire("hot", timeout=10))
+    await asyncio.sleep(0.1)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await asyncio.sleep(0.1)  # its clean-up runs in the background
+    assert await lock.release(holder)
+    assert await lock.acquire("hot") is not None  # nobody ahead in line any more
+    space = KeySpace.of(lock.prefix, ("hot",))
+    assert await lock.redis.exists(space.queue("hot")) == 0
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_waiter_that_gives_up_leaves_the_line(lock: FencedLock) -> None:
+    holder = await lock.acquire("hot")
+    assert holder is not None
+    assert await lock.acquire("hot", timeout=0.2) is None
+    assert await lock.release(holder)
+    assert await lock.acquire("hot") is not None
