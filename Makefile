@@ -26,7 +26,7 @@ lint: $(VENV)/.dev-installed
 	$(PY) -m mypy
 
 bench-lock: $(VENV)/.dev-installed
-	$(PY) -m fencing.bench --json bench-results/lock.json
+	$(PY) -m benchmarks.lock --json bench-results/lock.json
 
 clean:
 	rm -rf $(VENV) .data bench-results *.egg-info

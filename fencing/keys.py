@@ -6,8 +6,8 @@ counter) hash to one slot and a multi-key Lua script may run on a cluster::
 
     <prefix>:{<tag>}:lock:<resource>    the lock: "<token>:<lease id>", with a PX expiry
     <prefix>:{<tag>}:queue:<resource>   waiters for it: sorted set, lease id by ticket
-    <prefix>:{<tag>}:token              the fencing token counter (INCR)
-    <prefix>:{<tag>}:tickets            arrival order of waiters (INCR)
+    <prefix>:{<tag>}:counters           hash: "token", the fencing token counter;
+                                        "ticket", the arrival order of waiters
     <prefix>:{<tag>}:waiters            live waiters: sorted set, lease id by deadline (ms)
     <prefix>:{<tag>}:wake:<lease id>    a list a waiter blocks on (BLPOP) until woken
 
@@ -20,6 +20,7 @@ share a tag (a ValueError says so otherwise).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -60,20 +61,35 @@ class KeySpace:
         return f"{self.base}queue:{resource}"
 
     @property
-    def counter(self) -> str:
-        return f"{self.base}token"
-
-    @property
-    def tickets(self) -> str:
-        return f"{self.base}tickets"
+    def counters(self) -> str:
+        return f"{self.base}counters"
 
     @property
     def waiters(self) -> str:
-        return f"{self.base}waiters"
-
-    @property
-    def wake_prefix(self) -> str:
-        return f"{self.base}wake:"
+        return f"{self.base}waiters"  # the scripts find wake lists beside it: keep in step
 
     def wake(self, lease_id: str) -> str:
-        return f"{self.wake_prefix}{lease_id}"
+        return f"{self.base}wake:{lease_id}"
+
+
+@dataclass(frozen=True)
+class LeaseKeys:
+    """The KEYS each script takes for one set of resources, built once and cached."""
+
+    resources: tuple[str, ...]
+    space: KeySpace
+    locks: tuple[str, ...]
+    acquire: tuple[str, ...]
+    release: tuple[str, ...]
+    leave: tuple[str, ...]
+
+    @staticmethod
+    @functools.lru_cache(maxsize=4096)
+    def of(prefix: str, resources: tuple[str, ...]) -> "LeaseKeys":
+        space = KeySpace.of(prefix, resources)
+        locks = tuple(space.lock(name) for name in resources)
+        queues = tuple(space.queue(name) for name in resources)
+        return LeaseKeys(resources, space, locks,
+                         acquire=(*locks, *queues, space.counters, space.waiters),
+                         release=(*locks, *queues, space.waiters),
+                         leave=(*queues, space.waiters))

@@ -32,12 +32,13 @@ class Lease:
     expires_at: float
     lease_id: str = field(repr=False)
     clock: Callable[[], float] = field(repr=False)
-    _lost: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    _lost: bool = field(default=False, repr=False)
+    _lost_event: asyncio.Event | None = field(default=None, repr=False)
     _ended: bool = field(default=False, repr=False)
 
     def remaining(self) -> float:
         """Seconds left before the lease expires (0 when expired, lost or released)."""
-        if self._ended or self._lost.is_set():
+        if self._ended or self._lost:
             return 0.0
         return max(0.0, self.expires_at - self.clock())
 
@@ -48,17 +49,23 @@ class Lease:
 
     @property
     def lost(self) -> bool:
-        return self._lost.is_set()
+        return self._lost
 
     def mark_lost(self) -> None:
-        self._lost.set()
+        self._lost = True
+        if self._lost_event is not None:
+            self._lost_event.set()
 
     def mark_released(self) -> None:
         self._ended = True
 
     async def wait_lost(self) -> None:
         """Returns when a renewal (see `FencedLock.hold(keep_alive=True)`) finds the lease lost."""
-        await self._lost.wait()
+        if self._lost:
+            return
+        if self._lost_event is None:
+            self._lost_event = asyncio.Event()
+        await self._lost_event.wait()
 
     def ensure_held(self) -> None:
         """Raises `LeaseLost` unless the lease is still held: call it before each step that acts."""

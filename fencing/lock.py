@@ -30,7 +30,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fencing import scripts
 from fencing.errors import LockBusy, LockError, LockUnavailable
-from fencing.keys import KeySpace
+from fencing.keys import LeaseKeys
 from fencing.lease import Lease
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,11 @@ _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, TimeoutError, OSError)
 class FencedLock:
     """Leases on sets of resources, each with a fencing token, in one Redis.
 
-    `redis` is a `redis.asyncio.Redis` (decoded responses or not). Give it a
-    `socket_timeout`: waiting blocks on BLPOP for at most half of it. Every
-    call to Redis is bounded by `op_timeout` seconds as well; a Redis that is
-    down or slow raises `LockUnavailable`, never hangs.
+    `redis` is a `redis.asyncio.Redis` (decoded responses or not). Every call
+    to Redis is bounded in time: by `op_timeout` seconds if given, else by the
+    client's `socket_timeout` (waiting blocks on BLPOP for at most half of it),
+    else by 5 seconds. A Redis that is down or slow raises
+    `LockUnavailable`, never hangs.
 
     `ttl_ms` is the lease: how long a holder may act without renewing.
     `prefix` names the key space (see `fencing.keys`). `clock` is the monotonic
@@ -56,7 +57,7 @@ class FencedLock:
 
     def __init__(self, redis: Any, ttl_ms: int = 10_000, *, prefix: str = "fencing",
                  clock: Callable[[], float] = time.monotonic, max_poll: float = 0.5,
-                 op_timeout: float = 5.0) -> None:
+                 op_timeout: float | None = None) -> None:
         if ttl_ms <= 0:
             raise ValueError(f"ttl_ms must be positive, got {ttl_ms}")
         if not prefix or "{" in prefix or "}" in prefix:
@@ -65,8 +66,11 @@ class FencedLock:
         self.ttl_ms = int(ttl_ms)
         self.prefix = prefix
         self.clock = clock
-        self.op_timeout = op_timeout
         socket_timeout = _socket_timeout(redis)
+        # The client's socket timeout already bounds every call; a timer of our
+        # own on top would cost each call a scheduled callback for nothing.
+        self.op_timeout = op_timeout if op_timeout is not None else (
+            None if socket_timeout else 5.0)
         self.max_poll = min(max_poll, socket_timeout / 2) if socket_timeout else max_poll
         self._liveness_ms = int(self.max_poll * 2000) + 1000
         self._acquire = redis.register_script(scripts.ACQUIRE)
@@ -92,12 +96,12 @@ class FencedLock:
             raise ValueError(f"timeout must be >= 0, got {timeout}")
         if floor is not None and (not isinstance(floor, int) or floor < 0):
             raise ValueError(f"floor must be a non-negative int, got {floor!r}")
-        keys = KeySpace.of(self.prefix, names)
+        keys = LeaseKeys.of(self.prefix, names)
         lease_id = secrets.token_hex(16)
         try:
-            return await self._acquire_loop(keys, names, lease_id, timeout, floor or 0)
+            return await self._acquire_loop(keys, lease_id, timeout, floor or 0)
         except BaseException:
-            self._clean_up_later(keys, names, lease_id)
+            self._clean_up_later(keys, lease_id)
             raise
 
     async def release(self, lease: Lease) -> bool:
@@ -107,18 +111,21 @@ class FencedLock:
         same script that deletes. The call finishes even if the caller is
         cancelled meanwhile, and may be repeated.
         """
-        released = await asyncio.shield(self._do_release(lease))
         lease.mark_released()
-        return released
+        try:
+            return await self._do_release(lease)
+        except asyncio.CancelledError:
+            # The script may or may not have run; running it again is harmless.
+            self._clean_up_later(LeaseKeys.of(self.prefix, lease.resources), lease.lease_id)
+            raise
 
     async def extend(self, lease: Lease) -> bool:
         """Renew the lease to a full `ttl_ms`; False (and `lease.lost`) if it was lost."""
         if lease.lost:
             return False
-        keys = KeySpace.of(self.prefix, lease.resources)
         started = self.clock()
         done = await self._call(self._extend(
-            keys=[keys.lock(name) for name in lease.resources],
+            keys=LeaseKeys.of(self.prefix, lease.resources).locks,
             args=[lease.lease_id, self.ttl_ms]))
         if done == scripts.Outcome.DONE:
             lease.expires_at = started + self.ttl_ms / 1000
@@ -132,7 +139,7 @@ class FencedLock:
     async def holder(self, resource: str) -> int | None:
         """The token of the lease holding `resource` now, or None if nobody holds it."""
         (name,) = _check_resources((resource,))
-        value = await self._call(self.redis.get(KeySpace.of(self.prefix, (name,)).lock(name)))
+        value = await self._call(self.redis.get(LeaseKeys.of(self.prefix, (name,)).locks[0]))
         if value is None:
             return None
         text = value.decode() if isinstance(value, bytes) else str(value)
@@ -172,11 +179,11 @@ class FencedLock:
         """Wait for the clean-ups of cancelled or failed acquires (bounded); call before
         closing the Redis client. The lock does not own the client and leaves it open."""
         if self._cleanups:
-            await asyncio.wait(set(self._cleanups), timeout=2 * self.op_timeout)
+            await asyncio.wait(set(self._cleanups), timeout=10)
 
     # -- private: one Redis call each ---------------------------------------------------
 
-    async def _acquire_loop(self, keys: KeySpace, names: tuple[str, ...], lease_id: str,
+    async def _acquire_loop(self, keys: LeaseKeys, lease_id: str,
                             timeout: float | None, floor: int) -> Lease | None:
         deadline = None if timeout is None else self.clock() + timeout
         backoff = 0.02
@@ -184,43 +191,39 @@ class FencedLock:
         while True:
             started = self.clock()
             wait = deadline is not None and started < deadline
-            outcome, value = await self._try_acquire(keys, names, lease_id, floor, wait)
-            if outcome == scripts.Outcome.DONE:
-                log.debug("acquired %s with token %s", names, value)
-                return Lease(token=value, resources=names,
+            result = await self._try_acquire(keys, lease_id, floor, wait)
+            token = scripts.acquired_token(result)
+            if token is not None:
+                log.debug("acquired %s with token %s", keys.resources, token)
+                return Lease(token=token, resources=keys.resources,
                              expires_at=started + self.ttl_ms / 1000,
                              lease_id=lease_id, clock=self.clock)
             if not wait:
                 if queued:
-                    await self._leave_queues(keys, names, lease_id)
-                log.debug("busy: %s", names)
+                    await self._leave_queues(keys, lease_id)
+                log.debug("busy: %s", keys.resources)
                 return None
             queued = True
             assert deadline is not None
             pause = min(backoff, deadline - self.clock())
-            if value > 0:  # the lock in the way expires by itself in `value` ms
-                pause = min(pause, value / 1000 + 0.001)
-            await self._wait_for_wake(keys.wake(lease_id), pause)
+            expires_in = scripts.busy_expires_in(result)
+            if expires_in is not None:  # the lock in the way ends by itself then
+                pause = min(pause, expires_in + 0.001)
+            await self._wait_for_wake(keys.space.wake(lease_id), pause)
             backoff = min(backoff * 2, self.max_poll)
 
-    async def _try_acquire(self, keys: KeySpace, names: tuple[str, ...], lease_id: str,
-                           floor: int, wait: bool) -> tuple[int, int]:
-        outcome, value = await self._call(self._acquire(
-            keys=[*(keys.lock(name) for name in names), *(keys.queue(name) for name in names),
-                  keys.counter, keys.tickets, keys.waiters],
-            args=[self.ttl_ms, floor, lease_id, 1 if wait else 0, self._liveness_ms]))
-        return int(outcome), int(value)
+    async def _try_acquire(self, keys: LeaseKeys, lease_id: str, floor: int, wait: bool) -> int:
+        return int(await self._call(self._acquire(
+            keys=keys.acquire,
+            args=[self.ttl_ms, floor, lease_id, self._liveness_ms if wait else 0])))
 
     async def _wait_for_wake(self, wake_key: str, pause: float) -> None:
         if pause >= 0.001:
             await self._call(self.redis.blpop([wake_key], timeout=pause), extra=pause)
 
     async def _do_release(self, lease: Lease) -> bool:
-        keys = KeySpace.of(self.prefix, lease.resources)
         done = await self._call(self._release(
-            keys=[*(keys.lock(name) for name in lease.resources),
-                  *(keys.queue(name) for name in lease.resources), keys.waiters],
-            args=[lease.lease_id, keys.wake_prefix, self._liveness_ms]))
+            keys=LeaseKeys.of(self.prefix, lease.resources).release, args=[lease.lease_id]))
         released = bool(done == scripts.Outcome.DONE)
         if released:
             log.debug("released lease %s on %s", lease.token, lease.resources)
@@ -229,12 +232,10 @@ class FencedLock:
                         lease.token, lease.resources)
         return released
 
-    async def _leave_queues(self, keys: KeySpace, names: tuple[str, ...], lease_id: str) -> None:
-        await self._call(self._leave(
-            keys=[*(keys.queue(name) for name in names), keys.waiters],
-            args=[lease_id, keys.wake_prefix, self._liveness_ms]))
+    async def _leave_queues(self, keys: LeaseKeys, lease_id: str) -> None:
+        await self._call(self._leave(keys=keys.leave, args=[lease_id]))
 
-    def _clean_up_later(self, keys: KeySpace, names: tuple[str, ...], lease_id: str) -> None:
+    def _clean_up_later(self, keys: LeaseKeys, lease_id: str) -> None:
         """After a cancelled or failed acquire: release what it may have taken, leave the queues.
 
         The acquire script may have run even though its answer never arrived.
@@ -242,10 +243,10 @@ class FencedLock:
         """
         async def clean_up() -> None:
             with contextlib.suppress(LockError):
-                lease = Lease(token=0, resources=names, expires_at=0.0, lease_id=lease_id,
-                              clock=self.clock)
+                lease = Lease(token=0, resources=keys.resources, expires_at=0.0,
+                              lease_id=lease_id, clock=self.clock)
                 await self._do_release(lease)
-                await self._leave_queues(keys, names, lease_id)
+                await self._leave_queues(keys, lease_id)
 
         try:
             task = asyncio.get_running_loop().create_task(clean_up())
@@ -275,6 +276,8 @@ class FencedLock:
     async def _call(self, awaitable: Awaitable[T], extra: float = 0.0) -> T:
         """One Redis call, bounded in time, its failures mapped to `LockError`s."""
         try:
+            if self.op_timeout is None:
+                return await awaitable
             async with asyncio.timeout(self.op_timeout + extra):
                 return await awaitable
         except _UNAVAILABLE as exc:

@@ -146,7 +146,7 @@ def test_resources_locked_together_must_share_a_hash_tag() -> None:
 def test_all_keys_of_one_acquisition_hash_to_one_cluster_slot() -> None:
     space = KeySpace.of("fencing", ("order:1", "invoice:2"))
     keys = [space.lock("order:1"), space.lock("invoice:2"), space.queue("order:1"),
-            space.counter, space.tickets, space.waiters, space.wake("abc")]
+            space.counters, space.waiters, space.wake("abc")]
     assert len({key_slot(key.encode()) for key in keys}) == 1
 
 
