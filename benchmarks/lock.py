@@ -1,12 +1,13 @@
 """Lock micro benchmark: FencedLock next to redis-py's Lock and a bare SET NX PX lock.
 
-    python -m benchmarks.lock [--seconds 1.5] [--rounds 3] [--json bench-results/lock.json]
+    python -m benchmarks.lock [--seconds 1.0] [--rounds 5] [--json bench-results/lock.json]
 
 Starts its own redis-server on a free loopback port and measures, in one run,
 acquire+release cycles per second and p50/p99 cycle latency for each strategy
 at 1 and 16 concurrent clients (asyncio tasks sharing one client), with no
 contention (a key per client) and on one hot key. Strategies take turns in
-every round, and the median round is kept, so they share the machine's noise.
+every round (who goes first rotates), and each one's median round is kept, so
+they share the machine's noise.
 On the hot key a cycle's latency includes the time spent waiting for the lock.
 """
 
@@ -95,9 +96,12 @@ async def run(url: str, seconds: float, rounds: int) -> list[dict[str, Any]]:
                     "SET NX PX + Lua release": raw_set_nx(client, hot),
                 }
                 samples: dict[str, list[dict[str, float]]] = {name: [] for name in strategies}
-                for _ in range(rounds):
-                    for name, cycle in strategies.items():
-                        samples[name].append(await measure(cycle, clients, seconds))
+                names = list(strategies)
+                for round_number in range(rounds):
+                    # Rotate who goes first, so no strategy always runs on a warmer machine.
+                    shift = round_number % len(names)
+                    for name in names[shift:] + names[:shift]:
+                        samples[name].append(await measure(strategies[name], clients, seconds))
                 for name, runs in samples.items():
                     middle = sorted(runs, key=lambda r: r["cycles_per_s"])[len(runs) // 2]
                     results.append({"strategy": name, "clients": clients,
@@ -138,8 +142,8 @@ def print_table(results: list[dict[str, Any]], found: dict[str, float]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=1.5, help="per strategy per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=1.0, help="per strategy per round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", default="bench-results/lock.json")
     args = parser.parse_args()
     with RedisServer() as server:
