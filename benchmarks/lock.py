@@ -1,6 +1,6 @@
 """Lock micro benchmark: FencedLock next to redis-py's Lock and a bare SET NX PX lock.
 
-    python -m benchmarks.lock [--seconds 1.0] [--rounds 5] [--json bench-results/lock.json]
+    python -m benchmarks.lock [--seconds 0.5] [--rounds 9] [--json bench-results/lock.json]
 
 Starts its own redis-server on a free loopback port and measures, in one run,
 acquire+release cycles per second and p50/p99 cycle latency for each strategy
@@ -142,8 +142,8 @@ def print_table(results: list[dict[str, Any]], found: dict[str, float]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=1.0, help="per strategy per round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=0.5, help="per strategy per round")
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--json", default="bench-results/lock.json")
     args = parser.parse_args()
     with RedisServer() as server:
