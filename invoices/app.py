@@ -1,0 +1,31 @@
+"""The invoices application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tornado.web import Application
+
+from fencing import FencedLock
+from invoices.handlers import InvoiceHandler, InvoicesHandler
+from invoices.service import InvoiceService
+from invoices.store import InvoiceStore
+from servicekit.handlers import NotFoundHandler, common_routes
+from servicekit.server import InFlight, Resources
+from servicekit.settings import Settings
+
+
+def make_app(settings: Settings, mongo: Any, redis: Any, lock: FencedLock) -> Application:
+    service = InvoiceService(InvoiceStore(mongo[settings.mongo_db]), lock)
+    return Application(
+        [(r"/invoices", InvoicesHandler, {"service": service}),
+         (r"/invoices/([^/]+)", InvoiceHandler, {"service": service}),
+         *common_routes(mongo, redis)],
+        default_handler_class=NotFoundHandler, inflight=InFlight(), service=service)
+
+
+async def build(resources: Resources) -> Application:
+    """make_app, and the indexes created at start-up."""
+    app = make_app(resources.settings, resources.mongo, resources.redis, resources.lock)
+    await app.settings["service"].store.create_indexes()
+    return app

@@ -1,0 +1,57 @@
+"""HTTP handlers of the invoices service: parse, call the service, render."""
+
+from __future__ import annotations
+
+from servicekit import validate
+from servicekit.errors import BadHeader, FencingTokenRequired
+from servicekit.handlers import JsonHandler
+from invoices.service import InvoiceService, render
+
+MAX_TOKEN = 2**63 - 1  # what MongoDB stores as a 64-bit integer
+
+
+class InvoiceHandlerBase(JsonHandler):
+    def initialize(self, service: InvoiceService) -> None:
+        self.service = service
+
+    def fencing_token(self) -> int:
+        text = self.request.headers.get("Fencing-Token")
+        if text is None:
+            raise FencingTokenRequired("send the lease's token in the Fencing-Token header")
+        text = text.strip()
+        if not text.isascii() or not text.isdigit() or text.startswith("0") or \
+                int(text) > MAX_TOKEN:
+            raise BadHeader("Fencing-Token must be a positive integer")
+        return int(text)
+
+
+class InvoicesHandler(InvoiceHandlerBase):
+    async def post(self) -> None:
+        body = validate.object_with(self.body, required=("user_id", "total"), optional=("id",))
+        invoice_id = validate.uuid_field(body, "id") if "id" in body else None
+        user_id = validate.uuid_field(body, "user_id")
+        total = validate.cents_field(body, "total", 0, validate.TOTAL_MAX_CENTS,
+                                     allow_zero=True)
+        doc = await self.service.create(invoice_id, user_id, total)
+        self.set_header("Location", f"/invoices/{doc['_id']}")
+        self.send_json(201, render(doc))
+
+
+class InvoiceHandler(InvoiceHandlerBase):
+    async def get(self, raw_id: str) -> None:
+        self.send_json(200, render(await self.service.get(validate.path_id(raw_id))))
+
+    async def patch(self, raw_id: str) -> None:
+        invoice_id = validate.path_id(raw_id)
+        token = self.fencing_token()
+        body = validate.object_with(self.body, required=("total",))
+        total = validate.cents_field(body, "total", 0, validate.TOTAL_MAX_CENTS,
+                                     allow_zero=True)
+        self.send_json(200, render(await self.service.update_total(invoice_id, token, total)))
+
+    async def delete(self, raw_id: str) -> None:
+        invoice_id = validate.path_id(raw_id)
+        await self.service.delete(invoice_id, self.fencing_token())
+        self.set_status(204)
+        self.clear_header("Content-Type")
+        self.finish()

@@ -1,0 +1,104 @@
+"""The invoice rules: idempotent creation, and writes only by the current lease holder.
+
+A write carrying token T is accepted when Redis holds the invoice's lock under
+T (else 409 lock_not_held) and the invoice has accepted no token above T (else
+409 stale_token, with the invoice's token, so the caller can pass it as
+`floor` and heal after Redis lost its counter). The second check rides on the
+write itself: one find_one_and_update whose filter carries it.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+from fencing import FencedLock
+from servicekit import validate
+from servicekit.errors import LockNotHeld, NotFound, StaleToken, ValidationFailed
+
+log = logging.getLogger(__name__)
+
+
+def render(doc: dict) -> dict[str, Any]:
+    return {"id": doc["_id"], "user_id": doc["user_id"],
+            "total": validate.cents_to_decimal(doc["total_cents"]), "status": doc["status"],
+            "created_at": validate.format_micros(doc["created_us"]),
+            "updated_at": validate.format_micros(doc["updated_us"]),
+            "deleted_at": validate.format_micros(doc["deleted_us"])}
+
+
+def resource(invoice_id: str) -> str:
+    """The lock name of an invoice; the orders service locks the same name."""
+    return f"invoice:{invoice_id}"
+
+
+class InvoiceService:
+    def __init__(self, store: Any, lock: FencedLock) -> None:
+        self.store = store
+        self.lock = lock
+
+    async def create(self, invoice_id: str | None, user_id: str, total_cents: int) -> dict:
+        """Create, or with a known caller-chosen id return the invoice already made."""
+        now = validate.now_micros()
+        doc = {"_id": invoice_id or validate.new_id(), "user_id": user_id,
+               "total_cents": total_cents, "status": "created", "created_us": now,
+               "updated_us": now, "deleted_us": None, "fence": 0}
+        if await self.store.insert(doc):
+            return doc
+        existing = await self.store.get(doc["_id"])
+        if existing is None or existing["user_id"] != user_id:
+            raise ValidationFailed("id is already used by another invoice", field="id")
+        return existing  # a retry of the same create
+
+    async def get(self, invoice_id: str) -> dict:
+        doc = await self.store.get(invoice_id)
+        if doc is None:
+            raise NotFound(f"no invoice {invoice_id}")
+        return doc
+
+    async def update_total(self, invoice_id: str, token: int, total_cents: int) -> dict:
+        await self._check_holder(invoice_id, token)
+        changes = {"total_cents": total_cents, "updated_us": validate.now_micros()}
+        doc = await self.store.fenced_update(invoice_id, token, {**changes, "status": "updated"},
+                                             live_only=True)
+        if doc is None:  # deleted (keeps its status) or stale
+            doc = await self.store.fenced_update(invoice_id, token, changes)
+        if doc is None:
+            raise await self._refusal(invoice_id, token)
+        log.info("invoice %s total=%s accepted with token %s", invoice_id,
+                 Decimal(total_cents).scaleb(-2), token)
+        return doc
+
+    async def delete(self, invoice_id: str, token: int) -> None:
+        await self._check_holder(invoice_id, token)
+        now = validate.now_micros()
+        doc = await self.store.fenced_update(
+            invoice_id, token, {"status": "deleted", "deleted_us": now, "updated_us": now},
+            live_only=True)
+        if doc is None:  # already deleted: only the fence moves
+            doc = await self.store.fenced_update(invoice_id, token, {})
+        if doc is None:
+            raise await self._refusal(invoice_id, token)
+        log.info("invoice %s deleted with token %s", invoice_id, token)
+
+    async def _check_holder(self, invoice_id: str, token: int) -> None:
+        holder = await self.lock.holder(resource(invoice_id))
+        if holder != token:
+            refusal = await self._refusal(invoice_id, token)
+            if isinstance(refusal, StaleToken | NotFound):
+                raise refusal
+            log.info("invoice %s: token %s refused, Redis holds %s", invoice_id, token, holder)
+            raise LockNotHeld(f"the lock of invoice {invoice_id} is not held under token "
+                              f"{token}")
+
+    async def _refusal(self, invoice_id: str, token: int) -> Exception:
+        doc = await self.store.get(invoice_id)
+        if doc is None:
+            return NotFound(f"no invoice {invoice_id}")
+        if token < doc["fence"]:
+            log.info("invoice %s: stale token %s refused (accepted %s)", invoice_id, token,
+                     doc["fence"])
+            return StaleToken(f"token {token} is older than {doc['fence']}, the highest "
+                              "this invoice accepted", current_token=doc["fence"])
+        return LockNotHeld(f"the lock of invoice {invoice_id} is not held under token {token}")

@@ -1,0 +1,44 @@
+"""Invoices in MongoDB. Every write that takes a token checks it in its own filter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+
+class InvoiceStore:
+    """Documents: {_id, user_id, total_cents, status, created_us, updated_us, deleted_us,
+    fence}; `fence` is the highest token this invoice has accepted."""
+
+    def __init__(self, db: Any) -> None:
+        self.invoices = db["invoices"]
+
+    async def create_indexes(self) -> None:
+        await self.invoices.create_index("user_id")
+
+    async def insert(self, doc: dict) -> bool:
+        """False if an invoice with this id exists already."""
+        try:
+            await self.invoices.insert_one(doc)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def get(self, invoice_id: str) -> dict | None:
+        doc: dict | None = await self.invoices.find_one({"_id": invoice_id})
+        return doc
+
+    async def fenced_update(self, invoice_id: str, token: int, changes: dict,
+                            live_only: bool = False) -> dict | None:
+        """Apply `changes` and raise the fence to `token`, in one operation, only if no
+        higher token was accepted (and, with live_only, the invoice is not deleted).
+        None when nothing matched."""
+        query: dict[str, Any] = {"_id": invoice_id, "fence": {"$lte": token}}
+        if live_only:
+            query["deleted_us"] = None
+        doc: dict | None = await self.invoices.find_one_and_update(
+            query, {"$set": {**changes, "fence": token}},
+            return_document=ReturnDocument.AFTER)
+        return doc

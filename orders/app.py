@@ -1,0 +1,36 @@
+"""The orders application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tornado.web import Application
+
+from fencing import FencedLock
+from orders.handlers import OrderHandler, OrdersHandler
+from orders.invoices_client import InvoicesClient
+from orders.service import OrderService
+from orders.store import OrderStore
+from servicekit.faults import NO_FAULTS, Faults
+from servicekit.handlers import NotFoundHandler, common_routes
+from servicekit.server import InFlight, Resources
+from servicekit.settings import Settings
+
+
+def make_app(settings: Settings, mongo: Any, redis: Any, lock: FencedLock) -> Application:
+    faults = Faults(settings.faults) if settings.test_mode else NO_FAULTS
+    service = OrderService(OrderStore(mongo[settings.mongo_db]),
+                           InvoicesClient(settings.invoices_url, settings.http_timeout_ms),
+                           lock, settings.lock_wait_ms, faults)
+    return Application(
+        [(r"/orders", OrdersHandler, {"service": service}),
+         (r"/orders/([^/]+)", OrderHandler, {"service": service}),
+         *common_routes(mongo, redis)],
+        default_handler_class=NotFoundHandler, inflight=InFlight(), service=service)
+
+
+async def build(resources: Resources) -> Application:
+    """make_app, and the indexes created at start-up."""
+    app = make_app(resources.settings, resources.mongo, resources.redis, resources.lock)
+    await app.settings["service"].store.create_indexes()
+    return app

@@ -1,0 +1,70 @@
+"""How orders calls invoices: over HTTP, every call with connect and request timeouts."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+
+from servicekit import jsonio, validate
+
+log = logging.getLogger(__name__)
+
+
+class InvoiceCallFailed(Exception):
+    """The invoice service did not do what was asked (any answer but success, or none)."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None,
+                 body: dict | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.body = body or {}
+
+
+class InvoiceStale(InvoiceCallFailed):
+    """409 stale_token: the invoice accepted a higher token (`current_token`)."""
+
+    @property
+    def current_token(self) -> int:
+        return int(self.body.get("current_token", 0))
+
+
+class InvoicesClient:
+    def __init__(self, base_url: str, timeout_ms: int) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout_ms / 1000
+
+    async def create(self, invoice_id: str, user_id: str, total_cents: int) -> None:
+        await self._call("POST", "/invoices", {"id": invoice_id, "user_id": user_id,
+                                               "total": validate.cents_to_decimal(total_cents)})
+
+    async def update_total(self, invoice_id: str, token: int, total_cents: int) -> None:
+        await self._call("PATCH", f"/invoices/{invoice_id}",
+                         {"total": validate.cents_to_decimal(total_cents)}, token)
+
+    async def delete(self, invoice_id: str, token: int) -> None:
+        await self._call("DELETE", f"/invoices/{invoice_id}", None, token)
+
+    async def _call(self, method: str, path: str, body: Any, token: int | None = None) -> None:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if token is not None:
+            headers["Fencing-Token"] = str(token)
+        try:
+            response = await AsyncHTTPClient().fetch(
+                self.base_url + path, method=method, headers=headers,
+                body=jsonio.dumps(body) if body is not None else None,
+                connect_timeout=self.timeout, request_timeout=self.timeout, raise_error=False)
+        except (HTTPClientError, OSError, TimeoutError) as exc:
+            raise InvoiceCallFailed(f"{method} {path}: no answer from invoices: {exc}") from exc
+        if response.code < 300:
+            return
+        try:
+            answer = jsonio.loads(response.body or b"{}")
+        except Exception:
+            answer = {}
+        answer = answer if isinstance(answer, dict) else {}
+        error = (InvoiceStale if answer.get("error") == "stale_token" else InvoiceCallFailed)
+        raise error(f"{method} {path}: invoices answered {response.code} "
+                    f"{answer.get('error', '')}", response.code, answer.get("error"), answer)

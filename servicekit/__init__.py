@@ -1,0 +1,1 @@
+"""Plumbing both services share: settings, errors, JSON, validators, handlers, start-up."""

@@ -1,0 +1,124 @@
+"""The base handler of both services, and the routes they share."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tornado.web import HTTPError, RequestHandler
+
+from servicekit import jsonio
+from servicekit.clients import ping_mongo, ping_redis, unavailable
+from servicekit.errors import (MethodNotAllowed, NotFound, PayloadTooLarge, ServiceError,
+                               UnsupportedMediaType, describe)
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+_BODY_METHODS = ("POST", "PATCH", "PUT")
+
+
+class JsonHandler(RequestHandler):
+    """Parses JSON bodies in prepare() and renders every error in write_error().
+
+    Handlers raise `ServiceError`s (or let a dependency's error through);
+    nothing writes an error body by hand.
+    """
+
+    body: Any = None
+    _counted = False
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+
+    def prepare(self) -> None:
+        self.application.settings["inflight"].enter()
+        self._counted = True
+        raw = self.request.body
+        if len(raw) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES} bytes")
+        if self.request.method in _BODY_METHODS and raw:
+            media_type = self.request.headers.get("Content-Type", "").split(";")[0].strip()
+            if media_type.lower() != "application/json":
+                raise UnsupportedMediaType("send the body as application/json")
+            self.body = jsonio.loads(raw)
+
+    def on_finish(self) -> None:
+        if self._counted:
+            self.application.settings["inflight"].leave()
+
+    def send_json(self, status: int, value: Any) -> None:
+        self.set_status(status)
+        self.finish(jsonio.dumps(value))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        error = self._as_service_error(exc, status_code)
+        status, code, retry_after = describe(error) if error else (status_code, "error", None)
+        if error is None:
+            message = "internal error" if status >= 500 else self._reason
+            code = "internal_error" if status >= 500 else "error"
+        else:
+            message = error.message
+        self.clear_header("Retry-After")
+        if retry_after is not None:
+            self.set_header("Retry-After", str(retry_after))
+        self.set_status(status)
+        body = {"error": code, "message": message, **(error.extra if error else {})}
+        self.finish(jsonio.dumps(body))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, ServiceError) or (isinstance(value, HTTPError)
+                                               and value.status_code < 500):
+            return
+        if unavailable(value) is not None:
+            log.warning("%s %s: dependency unavailable: %r", self.request.method,
+                        self.request.path, value)
+            return
+        super().log_exception(typ, value, tb)
+
+    def _as_service_error(self, exc: BaseException | None,
+                          status_code: int) -> ServiceError | None:
+        if isinstance(exc, ServiceError):
+            return exc
+        if exc is not None and (dependency := unavailable(exc)) is not None:
+            return dependency
+        if status_code == 405:
+            return MethodNotAllowed(f"{self.request.method} is not allowed here")
+        if status_code == 404:
+            return NotFound("not found")
+        return None
+
+
+class NotFoundHandler(JsonHandler):
+    """Every path no route matches."""
+
+    def prepare(self) -> None:
+        super().prepare()
+        raise NotFound(f"no route for {self.request.path}")
+
+
+class HealthHandler(JsonHandler):
+    def get(self) -> None:
+        self.send_json(200, {"status": "ok"})
+
+
+class PingHandler(JsonHandler):
+    def get(self) -> None:
+        self.send_json(200, {"message": "pong"})
+
+
+class ReadyHandler(JsonHandler):
+    def initialize(self, mongo: Any, redis: Any) -> None:
+        self.mongo = mongo
+        self.redis = redis
+
+    async def get(self) -> None:
+        await ping_mongo(self.mongo)
+        await ping_redis(self.redis)
+        self.send_json(200, {"status": "ready"})
+
+
+def common_routes(mongo: Any, redis: Any) -> list[tuple[str, type, dict[str, Any]]]:
+    return [(r"/health", HealthHandler, {}), (r"/ping", PingHandler, {}),
+            (r"/ready", ReadyHandler, {"mongo": mongo, "redis": redis})]

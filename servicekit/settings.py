@@ -1,0 +1,162 @@
+"""Settings of both services, read once from environment variables.
+
+Every variable, with its default:
+
+=====================  ==========================  ==============================================
+variable               default                     meaning
+=====================  ==========================  ==============================================
+ORDERS_PORT            3000                        listening port of orders
+INVOICES_PORT          3001                        listening port of invoices
+HOST                   127.0.0.1                   listening address
+MONGO_URL              mongodb://127.0.0.1:27017   MongoDB connection string (TLS/auth options
+                                                   pass through unchanged)
+MONGO_DB               distributed_lock            database name
+REDIS_URL              redis://127.0.0.1:6379/0    Redis connection string (rediss:// for TLS)
+INVOICES_URL           http://127.0.0.1:3001       base URL orders uses to reach invoices
+LOCK_TTL_MS            10000                       lock lease time
+LOCK_WAIT_MS           0                           how long an update waits for a busy lock
+                                                   before answering 423 (0: answer at once)
+LOCK_PREFIX            fencing                     prefix of every lock key in Redis
+MONGO_TIMEOUT_MS       5000                        bound on each MongoDB operation
+REDIS_TIMEOUT_MS       2000                        bound on each Redis call
+HTTP_TIMEOUT_MS        5000                        bound on each call from orders to invoices
+SHUTDOWN_GRACE_MS      10000                       how long a stopping instance lets requests finish
+DLOCK_TEST_MODE        (unset)                     "1" allows DLOCK_FAULTS (tests only)
+DLOCK_FAULTS           (unset)                     test-only fault hooks, see servicekit.faults
+=====================  ==========================  ==============================================
+
+`--env=local|production` on the command line first loads `.env.local` or
+`.env.production` from the working directory, if present; real environment
+variables win over the file. A bad value stops the service with the
+variable's name.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence, TypeVar
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A variable has a value the service cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    orders_port: int = 3000
+    invoices_port: int = 3001
+    host: str = "127.0.0.1"
+    mongo_url: str = "mongodb://127.0.0.1:27017"
+    mongo_db: str = "distributed_lock"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    invoices_url: str = "http://127.0.0.1:3001"
+    lock_ttl_ms: int = 10_000
+    lock_wait_ms: int = 0
+    lock_prefix: str = "fencing"
+    mongo_timeout_ms: int = 5_000
+    redis_timeout_ms: int = 2_000
+    http_timeout_ms: int = 5_000
+    shutdown_grace_ms: int = 10_000
+    env: str = "local"
+    test_mode: bool = False
+    faults: str = ""
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise ValueError("not a port")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be > 0")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be >= 0")
+    return value
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if not text.startswith(tuple(f"{scheme}://" for scheme in schemes)):
+            raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}")
+        return text.rstrip("/") if schemes[0].startswith("http") else text
+    return check
+
+
+# variable -> (field, cast)
+_VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
+    "ORDERS_PORT": ("orders_port", _port),
+    "INVOICES_PORT": ("invoices_port", _port),
+    "HOST": ("host", str),
+    "MONGO_URL": ("mongo_url", _url("mongodb", "mongodb+srv")),
+    "MONGO_DB": ("mongo_db", str),
+    "REDIS_URL": ("redis_url", _url("redis", "rediss", "unix")),
+    "INVOICES_URL": ("invoices_url", _url("http", "https")),
+    "LOCK_TTL_MS": ("lock_ttl_ms", _positive),
+    "LOCK_WAIT_MS": ("lock_wait_ms", _non_negative),
+    "LOCK_PREFIX": ("lock_prefix", str),
+    "MONGO_TIMEOUT_MS": ("mongo_timeout_ms", _positive),
+    "REDIS_TIMEOUT_MS": ("redis_timeout_ms", _positive),
+    "HTTP_TIMEOUT_MS": ("http_timeout_ms", _positive),
+    "SHUTDOWN_GRACE_MS": ("shutdown_grace_ms", _non_negative),
+    "DLOCK_TEST_MODE": ("test_mode", lambda text: text == "1"),
+    "DLOCK_FAULTS": ("faults", str),
+}
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """KEY=VALUE lines; blank lines and # comments skipped; quotes around values removed."""
+    values: dict[str, str] = {}
+    with open(path, encoding="utf-8") as env_file:
+        for line in env_file:
+            line = line.strip()
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def env_flag(argv: Sequence[str]) -> str:
+    """The value of `--env=NAME` (or `--env NAME`), default "local"."""
+    for index, arg in enumerate(argv):
+        if arg.startswith("--env="):
+            return arg.split("=", 1)[1]
+        if arg == "--env" and index + 1 < len(argv):
+            return argv[index + 1]
+    return "local"
+
+
+def load_settings(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None,
+                  directory: str = ".") -> Settings:
+    env = env_flag(argv)
+    if env not in ("local", "production"):
+        raise SettingsError(f"--env must be local or production, got {env!r}")
+    values: dict[str, str] = {}
+    env_file = os.path.join(directory, f".env.{env}")
+    if os.path.exists(env_file):
+        values.update(read_env_file(env_file))
+    values.update(os.environ if environ is None else environ)
+    fields: dict[str, object] = {"env": env}
+    for variable, (field, cast) in _VARIABLES.items():
+        if variable in values and values[variable] != "":
+            try:
+                fields[field] = cast(values[variable])
+            except ValueError as exc:
+                raise SettingsError(f"{variable}={values[variable]!r}: {exc}") from None
+    settings = Settings(**fields)  # type: ignore[arg-type]
+    if settings.faults and (not settings.test_mode or settings.env == "production"):
+        raise SettingsError("DLOCK_FAULTS is for tests only: it needs DLOCK_TEST_MODE=1 "
+                            "and is refused with --env=production")
+    return settings
