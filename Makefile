@@ -22,7 +22,7 @@ test: $(VENV)/.dev-installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
-	$(PY) -m flake8 fencing devstack tests
+	$(PY) -m flake8 fencing orders invoices servicekit devstack benchmarks tests
 	$(PY) -m mypy
 
 bench-lock: $(VENV)/.dev-installed

@@ -11,8 +11,11 @@ import uuid
 from typing import Callable, Iterator
 
 import pytest
+from tornado.ioloop import IOLoop
 
 from devstack import MongoServer, RedisServer
+from servicekit.settings import Settings
+from tests.stack import Stack
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +80,19 @@ def make_mongo_server(
     yield make
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def service_settings(mongo_url: str, redis_url: str, unique_name: str) -> Settings:
+    """Settings of both services with a database and key prefix of the test's own."""
+    return Settings(mongo_url=mongo_url, redis_url=redis_url, mongo_db=unique_name,
+                    lock_prefix=unique_name, lock_ttl_ms=3_000, mongo_timeout_ms=2_000,
+                    redis_timeout_ms=1_000, http_timeout_ms=2_000)
+
+
+@pytest.fixture
+def stack(io_loop: IOLoop, service_settings: Settings) -> Iterator[Stack]:
+    """Orders and invoices, in this test's event loop, on free ports."""
+    running = io_loop.run_sync(lambda: Stack.start(service_settings))
+    yield running
+    io_loop.run_sync(running.stop)

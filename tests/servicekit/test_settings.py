@@ -1,0 +1,69 @@
+"""Settings: defaults, .env files, environment wins, loud failures naming the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from servicekit.settings import Settings, SettingsError, load_settings
+
+
+def test_the_defaults_are_the_contracts() -> None:
+    settings = load_settings(environ={}, directory="/nonexistent")
+    assert (settings.orders_port, settings.invoices_port, settings.host) == (
+        3000, 3001, "127.0.0.1")
+    assert settings.mongo_url == "mongodb://127.0.0.1:27017"
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.invoices_url == "http://127.0.0.1:3001"
+    assert settings.lock_ttl_ms == 10_000 and settings.env == "local"
+
+
+def test_environment_variables_are_read_and_cast() -> None:
+    settings = load_settings(environ={"ORDERS_PORT": "4000", "LOCK_TTL_MS": "2500",
+                                      "INVOICES_URL": "http://invoices:3001/",
+                                      "REDIS_URL": "rediss://cache:6380/1"})
+    assert settings.orders_port == 4000 and settings.lock_ttl_ms == 2500
+    assert settings.invoices_url == "http://invoices:3001"
+    assert settings.redis_url == "rediss://cache:6380/1"
+
+
+def test_an_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    (tmp_path / ".env.production").write_text(
+        "# production\nMONGO_URL='mongodb://mongo:27017/?replicaSet=rs0'\n"
+        "LOCK_TTL_MS=8000\n\nHOST=0.0.0.0\n")
+    settings = load_settings(["--env=production"], environ={"LOCK_TTL_MS": "9000"},
+                             directory=str(tmp_path))
+    assert settings.env == "production" and settings.host == "0.0.0.0"
+    assert settings.mongo_url == "mongodb://mongo:27017/?replicaSet=rs0"
+    assert settings.lock_ttl_ms == 9000
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("ORDERS_PORT", "http"), ("INVOICES_PORT", "70000"), ("LOCK_TTL_MS", "0"),
+    ("LOCK_TTL_MS", "-5"), ("MONGO_URL", "postgres://db"), ("REDIS_URL", "localhost:6379"),
+    ("INVOICES_URL", "invoices:3001"), ("LOCK_WAIT_MS", "-1")])
+def test_a_bad_value_stops_the_service_naming_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        load_settings(environ={variable: value})
+
+
+def test_an_unknown_env_name_is_refused() -> None:
+    with pytest.raises(SettingsError, match="--env"):
+        load_settings(["--env", "staging"], environ={})
+
+
+def test_fault_hooks_need_test_mode_and_are_refused_in_production(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="DLOCK_TEST_MODE"):
+        load_settings(environ={"DLOCK_FAULTS": "after_lock=crash"})
+    with pytest.raises(SettingsError, match="production"):
+        load_settings(["--env=production"], environ={
+            "DLOCK_FAULTS": "after_lock=crash", "DLOCK_TEST_MODE": "1"},
+            directory=str(tmp_path))
+    allowed = load_settings(environ={"DLOCK_FAULTS": "after_lock=crash", "DLOCK_TEST_MODE": "1"})
+    assert allowed.test_mode and allowed.faults == "after_lock=crash"
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(AttributeError):
+        Settings().lock_ttl_ms = 1  # type: ignore[misc]
