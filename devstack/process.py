@@ -109,6 +109,29 @@ class ServerProcess:
         if self.running:
             os.kill(self.pid, signal.SIGCONT)
 
+    @property
+    def frozen(self) -> bool:
+        """True while the process is stopped by SIGSTOP (state T in /proc)."""
+        try:
+            with open(f"/proc/{self.pid}/stat", encoding="ascii") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+        except (OSError, RuntimeError):
+            return False
+
+    def terminate(self) -> None:
+        """SIGTERM, without waiting: the process shuts down in its own time."""
+        if self.running:
+            self._proc.terminate()  # type: ignore[union-attr]
+
+    def wait(self, timeout: float) -> int | None:
+        """Wait up to `timeout` seconds for the process to exit; its exit code, or None."""
+        if self._proc is None:
+            return None
+        try:
+            return self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def restart(self, kill: bool = False) -> None:
         self.kill() if kill else self.stop()
         self.start()

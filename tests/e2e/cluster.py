@@ -1,0 +1,87 @@
+"""Several instances of each service as separate processes, on one Redis and one MongoDB.
+
+Orders instance i talks to invoices instance i % len(invoices), so calls cross
+processes both ways. Every instance logs to its own file under the test's tmp
+directory; a failing test shows where to look.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from devstack import ServiceProcess
+from tests.stack import ITEM, USER, call
+
+
+@dataclass
+class Cluster:
+    orders: list[ServiceProcess]
+    invoices: list[ServiceProcess]
+    mongo_url: str
+    database: str
+    logs: Path
+    clients: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, logs: Path, env: dict[str, str], orders: int = 2, invoices: int = 2,
+              orders_env: list[dict[str, str]] | None = None) -> "Cluster":
+        invoice_instances = [
+            ServiceProcess("invoices", "INVOICES_PORT", env,
+                           log_path=str(logs / f"invoices-{i}.log")) for i in range(invoices)]
+        order_instances = [
+            ServiceProcess("orders", "ORDERS_PORT", {
+                **env, "INVOICES_URL": invoice_instances[i % invoices].url,
+                **((orders_env or [])[i] if orders_env and i < len(orders_env) else {})},
+                log_path=str(logs / f"orders-{i}.log")) for i in range(orders)]
+        cluster = cls(order_instances, invoice_instances, env["MONGO_URL"], env["MONGO_DB"],
+                      logs)
+        try:
+            for instance in invoice_instances + order_instances:
+                instance.start()
+        except Exception:
+            cluster.stop()
+            raise
+        return cluster
+
+    def stop(self) -> None:
+        for instance in self.orders + self.invoices:
+            instance.stop()
+
+    def db(self) -> Any:
+        client: Any = AsyncMongoClient(self.mongo_url, timeoutMS=10_000, tz_aware=True)
+        self.clients.append(client)
+        return client[self.database]
+
+    async def close_clients(self) -> None:
+        for client in self.clients:
+            await client.close()
+
+    async def create_order(self, instance: int = 0, quantity: int = 1,
+                           value: str = "1.00") -> dict:
+        reply = await call("POST", f"{self.orders[instance].url}/orders", {
+            "user_id": USER, "item_id": ITEM, "quantity": quantity, "value": Decimal(value)})
+        assert reply.status == 201, reply.body
+        order: dict = reply.json
+        return order
+
+    async def disagreements(self, order_ids: list[str]) -> list[str]:
+        """Every way an order and its invoice differ, read straight from both services."""
+        problems = []
+        orders = next(instance for instance in self.orders if instance.running)
+        invoices = next(instance for instance in reversed(self.invoices) if instance.running)
+        for order_id in order_ids:
+            order = (await call("GET", f"{orders.url}/orders/{order_id}")).json
+            invoice = (await call(
+                "GET", f"{invoices.url}/invoices/{order['invoice_id']}")).json
+            if order["total"] != invoice["total"]:
+                problems.append(f"{order_id}: order total {order['total']} != invoice "
+                                f"{invoice['total']}")
+            if (order["deleted_at"] is None) != (invoice["deleted_at"] is None):
+                problems.append(f"{order_id}: order deleted_at {order['deleted_at']} vs "
+                                f"invoice {invoice['deleted_at']}")
+        return problems
