@@ -1,22 +1,39 @@
 # The two commands of the README: `make run` starts everything, `make test` tests it.
 # Each creates .venv when it is missing and installs what it needs.
 
-PYTHON ?= python3
-VENV   ?= .venv
-PY     := $(VENV)/bin/python
+PYTHON  ?= python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+COMPOSE ?= docker-compose
+PROD    := $(COMPOSE) -f docker-compose.production.yml
 
-.PHONY: help test lint bench-lock clean
+.PHONY: help run test lint bench bench-lock compose-check build run_prod infra_down_prod \
+        infra infra_down clean
 
 help:
-	@echo "make run | test | lint | bench-lock | clean"
+	@echo "make run              both services (+ Redis and MongoDB unless REDIS_URL/MONGO_URL set)"
+	@echo "make test             the test suite (real Redis and MongoDB-wire servers)"
+	@echo "make lint             flake8 and mypy"
+	@echo "make bench            benchmarks (side by side, one run)"
+	@echo "make infra | infra_down            MongoDB and Redis in docker compose"
+	@echo "make build | run_prod | infra_down_prod   the whole system in docker compose"
+	@echo "make compose-check    validate both compose files"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
+# editable_mode=compat: packages added later are found without reinstalling.
+$(VENV)/.local-installed: setup.cfg pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[local]' --config-settings editable_mode=compat
+	touch $@
+
 $(VENV)/.dev-installed: setup.cfg pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
-	touch $@
+	touch $@ $(VENV)/.local-installed
+
+run: $(VENV)/.local-installed
+	$(PY) -m devstack $(ARGS)
 
 test: $(VENV)/.dev-installed
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -25,8 +42,30 @@ lint: $(VENV)/.dev-installed
 	$(PY) -m flake8 fencing orders invoices servicekit devstack benchmarks tests
 	$(PY) -m mypy
 
+bench: bench-lock
+
 bench-lock: $(VENV)/.dev-installed
 	$(PY) -m benchmarks.lock --json bench-results/lock.json
+
+compose-check:
+	$(COMPOSE) -f docker-compose.yml config -q
+	$(PROD) config -q
+	@echo "docker-compose.yml and docker-compose.production.yml are valid"
+
+build:
+	$(PROD) build
+
+run_prod:
+	$(PROD) up -d --build
+
+infra_down_prod:
+	$(PROD) down
+
+infra:
+	$(COMPOSE) up -d
+
+infra_down:
+	$(COMPOSE) down
 
 clean:
 	rm -rf $(VENV) .data bench-results *.egg-info

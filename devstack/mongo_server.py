@@ -20,9 +20,10 @@ class MongoServer(ServerProcess):
     start_timeout = 60.0
 
     def __init__(self, data_dir: str, port: int | None = None, host: str = "127.0.0.1",
-                 log_path: str | None = None) -> None:
+                 log_path: str | None = None, log_level: str = "WARNING") -> None:
         super().__init__(port, host, log_path)
         self.data_dir = data_dir
+        self.log_level = log_level
 
     @property
     def url(self) -> str:
@@ -30,4 +31,4 @@ class MongoServer(ServerProcess):
 
     def command(self) -> Sequence[str]:
         return [sys.executable, "-m", "secantus", "--host", self.host, "--port", str(self.port),
-                "--storage-path", self.data_dir, "--sync-on-commit", "--log-level", "WARNING"]
+                "--storage-path", self.data_dir, "--sync-on-commit", "--log-level", self.log_level]

@@ -5,11 +5,24 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
 from types import TracebackType
-from typing import IO, Sequence
+from typing import IO, Any, Sequence
 
 from devstack.ports import free_port, is_listening
+
+
+_echo_lock = threading.Lock()
+
+
+def _echo(stream: IO[bytes], prefix: str) -> None:
+    for line in stream:
+        text = line.decode(errors="replace").rstrip("\n")
+        with _echo_lock:
+            sys.stdout.write(f"{prefix} | {text}\n")
+            sys.stdout.flush()
 
 
 class ServerStartError(RuntimeError):
@@ -26,6 +39,9 @@ class ServerProcess:
 
     name = "server"
     start_timeout = 30.0
+    # When set, the output goes to this process's stdout, each line after
+    # "<prefix> | " (how `make run` interleaves its four servers' logs).
+    echo_prefix: str | None = None
 
     def __init__(self, port: int | None = None, host: str = "127.0.0.1",
                  log_path: str | None = None) -> None:
@@ -60,12 +76,17 @@ class ServerProcess:
             return
         if self.log_path:
             self._log = open(self.log_path, "ab")
-        stdout = self._log if self._log is not None else subprocess.DEVNULL
+        stdout: Any = self._log if self._log is not None else subprocess.DEVNULL
+        if self.echo_prefix is not None:
+            stdout = subprocess.PIPE
         # A session of its own: a Ctrl-C meant for `make run` or pytest does
         # not reach the server; we stop it ourselves, in order.
         self._proc = subprocess.Popen(list(self.command()), stdout=stdout,
                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                       env=self.environment(), start_new_session=True)
+        if self.echo_prefix is not None:
+            threading.Thread(target=_echo, args=(self._proc.stdout, self.echo_prefix),
+                             name=f"echo-{self.name}", daemon=True).start()
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

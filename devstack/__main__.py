@@ -1,0 +1,109 @@
+"""`python -m devstack` (what `make run` calls): the whole system in the foreground.
+
+    redis     a real redis-server on a free port      unless REDIS_URL is set
+    mongo     SecantusDB with its data under ./.data  unless MONGO_URL is set
+    invoices  python -m invoices on INVOICES_PORT (3001)
+    orders    python -m orders   on ORDERS_PORT (3000)
+
+Their logs are interleaved on stdout, each line after its server's name.
+Ctrl-C (or SIGTERM) stops them in reverse order: orders and invoices first,
+so they finish their requests and release their leases while Redis and
+MongoDB still answer. If any of them exits by itself, the rest are stopped
+and the exit status is 1. Arguments (e.g. `--env=local`) are passed to both
+services.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from devstack.mongo_server import MongoServer
+from devstack.process import ServerProcess, ServerStartError
+from devstack.redis_server import RedisServer
+from devstack.service import ServiceProcess
+
+log = logging.getLogger("devstack")
+
+DATA_DIR = Path(".data")
+
+
+class Runner:
+    def __init__(self, args: list[str]) -> None:
+        self.args = args
+        self.started: list[ServerProcess] = []
+        self.stop_requested = threading.Event()
+
+    def start(self, server: ServerProcess, prefix: str) -> None:
+        server.echo_prefix = f"{prefix:<8}"
+        server.start()
+        self.started.append(server)
+
+    def run(self) -> int:
+        env: dict[str, str] = {}
+        if not os.environ.get("REDIS_URL"):
+            redis = RedisServer()
+            self.start(redis, "redis")
+            env["REDIS_URL"] = redis.url
+        if not os.environ.get("MONGO_URL"):
+            DATA_DIR.mkdir(exist_ok=True)
+            mongo = MongoServer(str(DATA_DIR / "mongo"), log_level="INFO")
+            self.start(mongo, "mongo")
+            env["MONGO_URL"] = mongo.url
+        invoices_port = int(os.environ.get("INVOICES_PORT", "3001"))
+        orders_port = int(os.environ.get("ORDERS_PORT", "3000"))
+        host = os.environ.get("HOST", "127.0.0.1")
+        env.setdefault("INVOICES_URL", os.environ.get("INVOICES_URL")
+                       or f"http://{host}:{invoices_port}")
+        env["PYTHONUNBUFFERED"] = "1"
+        invoices = Service("invoices", "INVOICES_PORT", env, invoices_port, host, self.args)
+        self.start(invoices, "invoices")
+        orders = Service("orders", "ORDERS_PORT", env, orders_port, host, self.args)
+        self.start(orders, "orders")
+        log.info("ready: orders on %s, invoices on %s (Redis %s, MongoDB %s); Ctrl-C stops",
+                 orders.url, invoices.url, env.get("REDIS_URL", os.environ.get("REDIS_URL")),
+                 env.get("MONGO_URL", os.environ.get("MONGO_URL")))
+        while not self.stop_requested.wait(0.5):
+            gone = [server.name for server in self.started if not server.running]
+            if gone:
+                log.error("%s exited by itself; stopping the rest", ", ".join(gone))
+                return 1
+        return 0
+
+    def stop_all(self) -> None:
+        for server in reversed(self.started):
+            server.stop()
+            log.info("%s stopped", server.name)
+
+
+class Service(ServiceProcess):
+    def __init__(self, module: str, port_variable: str, env: dict[str, str], port: int,
+                 host: str, args: list[str]) -> None:
+        super().__init__(module, port_variable, env, port=port, host=host)
+        self.args = args
+
+    def command(self) -> list[str]:
+        return [*super().command(), *self.args]
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
+                        format="devstack | %(message)s")
+    runner = Runner(sys.argv[1:])
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: runner.stop_requested.set())
+    try:
+        return runner.run()
+    except ServerStartError as exc:
+        log.error("%s", exc)
+        return 1
+    finally:
+        runner.stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
