@@ -194,3 +194,17 @@ async def test_a_deleted_invoice_keeps_its_status_when_its_total_is_brought_back
     reply = await patch(stack, invoice["id"], {"total": 7}, token)
     assert reply.status == 200
     assert reply.json["status"] == "deleted" and reply.json["total"] == 7
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_delete_checks_its_token_as_patch_does(stack: Stack) -> None:
+    invoice = await create_invoice(stack)
+    url = f"{stack.invoices_url}/invoices/{invoice['id']}"
+    bad = await call("DELETE", url, headers={"Fencing-Token": "x1"})
+    assert bad.status == 400 and bad.error == "invalid_header"
+    not_held = await call("DELETE", url, headers={"Fencing-Token": "77"})
+    assert not_held.status == 409 and not_held.error == "lock_not_held"
+    unknown = await call("DELETE", f"{stack.invoices_url}/invoices/{uuid.uuid4()}",
+                         headers={"Fencing-Token": "77"})
+    assert unknown.status == 404 and unknown.error == "not_found"
+    assert await stack.invoice(invoice["id"]) == invoice
