@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tornado.web import Application
@@ -9,6 +10,7 @@ from tornado.web import Application
 from fencing import FencedLock
 from orders.handlers import OrderHandler, OrdersHandler
 from orders.invoices_client import InvoicesClient
+from orders.repair import Repairer
 from orders.service import OrderService
 from orders.store import OrderStore
 from servicekit.faults import NO_FAULTS, Faults
@@ -30,7 +32,13 @@ def make_app(settings: Settings, mongo: Any, redis: Any, lock: FencedLock) -> Ap
 
 
 async def build(resources: Resources) -> Application:
-    """make_app, and the indexes created at start-up."""
-    app = make_app(resources.settings, resources.mongo, resources.redis, resources.lock)
-    await app.settings["service"].store.create_indexes()
+    """make_app, the indexes created at start-up, and the repairer started."""
+    settings = resources.settings
+    app = make_app(settings, resources.mongo, resources.redis, resources.lock)
+    service = app.settings["service"]
+    await service.store.create_indexes()
+    if settings.repair_interval_ms > 0:
+        repairer = Repairer(service, settings.repair_interval_ms,
+                            pending_grace_ms=settings.lock_ttl_ms + settings.http_timeout_ms)
+        resources.background.append(asyncio.create_task(repairer.run_forever()))
     return app

@@ -13,14 +13,20 @@ log = logging.getLogger(__name__)
 
 
 class InvoiceCallFailed(Exception):
-    """The invoice service did not do what was asked (any answer but success, or none)."""
+    """The invoice service did not do what was asked (any answer but success, or none).
+
+    `maybe_applied` tells the two kinds apart. False: the call certainly changed
+    nothing (the connection was refused, or invoices answered 4xx). True: it may
+    have (a timeout, a dropped connection or a 5xx after the request was sent).
+    """
 
     def __init__(self, message: str, status: int | None = None, code: str | None = None,
-                 body: dict | None = None) -> None:
+                 body: dict | None = None, maybe_applied: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.body = body or {}
+        self.maybe_applied = maybe_applied
 
 
 class InvoiceStale(InvoiceCallFailed):
@@ -56,10 +62,16 @@ class InvoicesClient:
                 self.base_url + path, method=method, headers=headers,
                 body=jsonio.dumps(body) if body is not None else None,
                 connect_timeout=self.timeout, request_timeout=self.timeout, raise_error=False)
+        except ConnectionRefusedError as exc:
+            raise InvoiceCallFailed(f"{method} {path}: invoices refused the connection") from exc
         except (HTTPClientError, OSError, TimeoutError) as exc:
-            raise InvoiceCallFailed(f"{method} {path}: no answer from invoices: {exc}") from exc
+            raise InvoiceCallFailed(f"{method} {path}: no answer from invoices: {exc}",
+                                    maybe_applied=True) from exc
         if response.code < 300:
             return
+        if response.code == 599 or response.code >= 500:
+            raise InvoiceCallFailed(f"{method} {path}: invoices answered {response.code}",
+                                    response.code, maybe_applied=True)
         try:
             answer = jsonio.loads(response.body or b"{}")
         except Exception:

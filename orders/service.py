@@ -4,32 +4,54 @@ Update and delete, for every instance of this service at once::
 
     read order ──► lease {order:<id>, invoice:<iid>} (floor = order's own highest token)
                    busy → 423 locked
-      ├─ re-read order under the lease: deleted → 409 order_deleted,
-      │  update_time earlier than updated_at → 409 event_outdated
+      ├─ re-read order under the lease; settle an intent someone left behind (below)
+      │  deleted → 409 order_deleted, update_time earlier than updated_at → 409 event_outdated
+      ├─ record the intent on the order (fenced write: op, target state, token, expiry)
       ├─ PATCH/DELETE /invoices/<iid>  with Fencing-Token: <token>
-      │     409 stale_token (Redis lost its counter) → release, lease again with
-      │     floor = current_token, try once more; other failures → 424 invoice_failed
-      ├─ write the order only if its fence ≤ token (one find_one_and_update)
-      │     no match: a newer lease wrote meanwhile → 423 locked
+      │     409 stale_token (Redis lost its counter) → lease again with floor =
+      │     current_token, try once more; other failures: see "When invoices fails"
+      ├─ commit: write the order and clear the intent, only if its fence ≤ token
+      │     no match: a newer lease took over meanwhile → 423 locked
       └─ release this lease (finally)
 
 A holder paused past its lease cannot overwrite a newer one: both stores
 refuse its lower token.
+
+Intent before effect. A process can die between the invoice write and the
+order commit, or lose the answer of an invoice call that was applied. The
+intent recorded before the call says what was under way, and whoever next
+holds the lease settles it, with a token above the one that may still be in
+flight (so a late invoice write of the dead holder is refused):
+
+- an interrupted **update rolls back**: the invoice gets the order's
+  committed total again. A caller that saw 424, or no answer, sees no change.
+- an interrupted **delete rolls forward**: the invoice is deleted (again) and
+  the order too. Deleting cannot be undone through the invoice API, and a
+  delete is what its caller asked for; the caller saw 503 or no answer.
+- an interrupted **create rolls back**: the order stays invisible
+  ("pending"), the invoice, if it was made, is deleted (a tombstone, so a late
+  create with the same id cannot bring it back), then the order is removed.
+
+The next request on the order settles inline; `orders.repair` settles the rest.
+
+When invoices fails: if the call certainly changed nothing (connection refused,
+4xx), the intent is cleared and the answer is 424. If it may have applied
+(timeout, dropped connection, 5xx), an update answers 424 and hands its intent
+to the repairer to roll back; a delete answers 503 and is rolled forward.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
-
-import contextlib
 
 from fencing import FencedLock, Lease
 from orders.invoices_client import InvoiceCallFailed, InvoicesClient, InvoiceStale
 from servicekit import validate
 from servicekit.errors import (EventOutdated, IdempotencyKeyReused, InvoiceFailed, Locked,
-                               NotFound, OrderDeleted)
+                               NotFound, OrderDeleted, Unavailable)
 from servicekit.faults import Faults
 
 log = logging.getLogger(__name__)
@@ -71,10 +93,13 @@ class OrderService:
             raise NotFound(f"no order {order_id}")
         return doc
 
+    # -- create ----------------------------------------------------------------------------
+
     async def create(self, user_id: str, item_id: str, quantity: int, value_cents: int,
                      idempotency_key: str | None) -> dict:
         """The order service picks the invoice id, so a retried create never makes a second
-        invoice; the order stays invisible ("pending") until its invoice exists."""
+        invoice; the order stays invisible ("pending") until its invoice exists, and the
+        pair stays leased meanwhile, so the repairer never rolls back a create in flight."""
         now = validate.now_micros()
         doc: dict[str, Any] = {
             "_id": validate.new_id(), "invoice_id": validate.new_id(), "user_id": user_id,
@@ -84,42 +109,72 @@ class OrderService:
         if idempotency_key is not None:
             doc["idempotency_key"] = idempotency_key
             doc["request_hash"] = request_hash(user_id, item_id, quantity, value_cents)
-            if not await self.store.insert(doc):
-                existing = await self.store.by_idempotency_key(idempotency_key)
-                if existing is None:
-                    raise InvoiceFailed("a concurrent create with this key failed; try again")
-                if existing["request_hash"] != doc["request_hash"]:
-                    raise IdempotencyKeyReused("this Idempotency-Key was used with another body")
-                if existing["status"] != "pending":
-                    return existing
-                doc = existing  # finish the same order, idempotently
-        elif not await self.store.insert(doc):
-            raise InvoiceFailed("could not store the order")
+        async with self._lease(doc, 0) as lease:
+            doc["fence"] = lease.token
+            if await self.store.insert(doc):
+                return await self._finish_create(doc, lease)
+        # The key is taken: return the order an earlier try made, or finish it.
+        existing = await self._existing(idempotency_key, doc.get("request_hash"))
+        if existing["status"] != "pending":
+            return existing
+        async with self._lease(existing, existing["fence"]) as lease:
+            current = await self.store.get(existing["_id"])
+            if current is None:
+                raise InvoiceFailed("an earlier try with this key was rolled back; try again")
+            if current["status"] != "pending":
+                return dict(current)
+            return await self._finish_create(current, lease)
+
+    async def _existing(self, key: str | None, request: str | None) -> dict:
+        existing = await self.store.by_idempotency_key(key) if key else None
+        if existing is None:
+            raise InvoiceFailed("a concurrent create with this key failed; try again")
+        if existing["request_hash"] != request:
+            raise IdempotencyKeyReused("this Idempotency-Key was used with another body")
+        return existing
+
+    async def _finish_create(self, doc: dict, lease: Lease) -> dict:
         try:
-            await self.invoices.create(doc["invoice_id"], user_id, doc["total_cents"])
+            await self.invoices.create(doc["invoice_id"], doc["user_id"], doc["total_cents"])
         except InvoiceCallFailed as exc:
-            log.warning("order %s: invoice not created (%s); order discarded", doc["_id"], exc)
-            await self.store.discard_pending(doc["_id"])
+            if exc.maybe_applied:
+                log.warning("order %s: invoice creation unconfirmed (%s); left to the repairer "
+                            "to roll back", doc["_id"], exc)
+            else:
+                log.warning("order %s: invoice not created (%s); order discarded",
+                            doc["_id"], exc)
+                await self.store.discard_pending(doc["_id"])
             raise InvoiceFailed("the invoice service could not create the invoice") from exc
-        created = await self.store.activate(doc["_id"]) or await self.get(doc["_id"])
+        created = await self.store.activate(doc["_id"], lease.token)
+        if created is None:
+            raise InvoiceFailed("the order's creation took too long and was rolled back")
         log.info("order %s created with invoice %s", created["_id"], created["invoice_id"])
         return created
+
+    # -- update and delete -----------------------------------------------------------------
 
     async def update(self, order_id: str, update_us: int, quantity: int | None,
                      value_cents: int | None) -> dict:
         async def under(lease: Lease) -> dict:
-            order = await self._check(order_id, update_us)
+            order = await self._settled(order_id, lease)
+            if order["deleted_us"] is not None:
+                raise OrderDeleted(f"order {order_id} is deleted")
+            if update_us < order["updated_us"]:
+                raise EventOutdated("update_time is earlier than the order's updated_at")
             new_quantity = quantity if quantity is not None else order["quantity"]
             new_value = value_cents if value_cents is not None else order["value_cents"]
             total = new_quantity * new_value
+            changes = {"quantity": new_quantity, "value_cents": new_value, "total_cents": total,
+                       "status": "updated", "updated_us": update_us}
             await self.faults.point("after_lock")
-            await self.invoices.update_total(order["invoice_id"], lease.token, total)
+            await self._record_intent(order_id, lease, "update", changes)
+            await self._call_invoices(order_id, lease, "update", self.invoices.update_total(
+                order["invoice_id"], lease.token, total))
             await self.faults.point("after_invoice_write")
             await self._renew_if_short(lease)
             await self.faults.point("before_order_commit")
-            doc = await self.store.fenced_update(order_id, lease.token, {
-                "quantity": new_quantity, "value_cents": new_value, "total_cents": total,
-                "status": "updated", "updated_us": update_us})
+            doc = await self.store.fenced_update(order_id, lease.token, changes,
+                                                 clear_intent=True)
             if doc is None:
                 raise Locked("the lease ran out before the order was written, and a newer "
                              "operation took over; try again")
@@ -131,22 +186,124 @@ class OrderService:
 
     async def delete(self, order_id: str) -> None:
         async def under(lease: Lease) -> None:
-            order = await self.get(order_id)
+            order = await self._settled(order_id, lease)
             await self.faults.point("after_lock")
-            # Sent even when the order is deleted already: it heals an invoice that an
-            # interrupted delete left behind, and a repeat costs nothing.
-            await self.invoices.delete(order["invoice_id"], lease.token)
+            if order["deleted_us"] is not None:
+                # Sent again: it heals an invoice that something outside this service
+                # touched, and a repeat costs nothing.
+                await self.invoices.delete(order["invoice_id"], lease.token)
+                return
+            await self._record_intent(order_id, lease, "delete",
+                                      {"status": "deleted", "deleted_us": validate.now_micros()})
+            await self._call_invoices(order_id, lease, "delete",
+                                      self.invoices.delete(order["invoice_id"], lease.token))
             await self.faults.point("after_invoice_write")
             await self.faults.point("before_order_commit")
-            now = validate.now_micros()
-            doc = await self.store.fenced_update(order_id, lease.token, {
-                "status": "deleted", "deleted_us": now})
-            if doc is None and (await self.get(order_id))["deleted_us"] is None:
-                raise Locked("the lease ran out before the order was written, and a newer "
-                             "operation took over; try again")
+            await self._commit_delete(order_id, lease)
             log.info("order %s deleted with token %s", order_id, lease.token)
 
         await self._fenced(order_id, under)
+
+    # -- settling what others left behind (also called by orders.repair) -------------------
+
+    async def settle(self, order_id: str) -> bool:
+        """Settle the order's intent under a fresh lease; False if the pair is busy."""
+        order = await self.store.get(order_id)
+        if order is None or "intent" not in order:
+            return True
+        floor = order["fence"]
+        for _ in (1, 2):
+            lease = await self.lock.acquire(*resources(order), floor=floor)
+            if lease is None:
+                return False
+            try:
+                await self._settled(order_id, lease)
+                return True
+            except InvoiceStale as stale:  # Redis lost its counter: again, above it
+                floor = max(floor, stale.current_token)
+            finally:
+                await self.lock.release(lease)
+        return False
+
+    async def roll_back_create(self, doc: dict) -> bool:
+        """Undo a creation that never finished; False if the pair is busy."""
+        lease = await self.lock.acquire(*resources(doc), floor=doc["fence"])
+        if lease is None:
+            return False
+        try:
+            if await self.store.get(doc["_id"]) is None:
+                return True
+            await self.invoices.create(doc["invoice_id"], doc["user_id"], doc["total_cents"])
+            await self.invoices.delete(doc["invoice_id"], lease.token)
+            await self.store.discard_pending(doc["_id"], lease.token)
+            log.warning("order %s: unfinished creation rolled back with token %s "
+                        "(invoice %s deleted)", doc["_id"], lease.token, doc["invoice_id"])
+            return True
+        finally:
+            await self.lock.release(lease)
+
+    async def _settled(self, order_id: str, lease: Lease) -> dict:
+        """The order under `lease`, with any intent left by an earlier holder settled."""
+        order = await self.get(order_id)
+        intent = order.get("intent")
+        if intent is None:
+            return order
+        if intent["op"] == "update":
+            await self.invoices.update_total(order["invoice_id"], lease.token,
+                                             order["total_cents"])
+            doc = await self.store.fenced_update(order_id, lease.token, {}, live_only=False,
+                                                 clear_intent=True)
+        else:
+            await self.invoices.delete(order["invoice_id"], lease.token)
+            doc = await self._commit_delete(order_id, lease, intent["deleted_us"])
+        if doc is None:
+            raise Locked(f"order {order_id} is being changed by another request")
+        log.warning("order %s: interrupted %s of token %s %s with token %s", order_id,
+                    intent["op"], intent["token"],
+                    "rolled back" if intent["op"] == "update" else "completed", lease.token)
+        return dict(doc)
+
+    # -- private ---------------------------------------------------------------------------
+
+    async def _record_intent(self, order_id: str, lease: Lease, op: str, changes: dict) -> None:
+        intent = {"op": op, **changes, "at_us": validate.now_micros(),
+                  "expires_us": validate.now_micros() + int(lease.remaining() * 1_000_000)}
+        if await self.store.record_intent(order_id, lease.token, intent) is None:
+            raise Locked("the lease ran out before the change began, and a newer operation "
+                         "took over; try again")
+        await self.faults.point("after_intent")
+
+    async def _call_invoices(self, order_id: str, lease: Lease, op: str,
+                             call: Awaitable[None]) -> None:
+        try:
+            await call
+        except InvoiceStale:
+            raise  # _fenced leases again above it; the next holder settles the intent
+        except InvoiceCallFailed as exc:
+            if not exc.maybe_applied:
+                await self.store.fenced_update(order_id, lease.token, {}, live_only=False,
+                                               clear_intent=True)
+                raise InvoiceFailed(f"the invoice service failed: {exc}") from exc
+            if op == "update":
+                await self.store.give_up_intent(order_id, lease.token)
+                raise InvoiceFailed(f"the invoice service did not confirm ({exc}); the "
+                                    "change is rolled back") from exc
+            raise Unavailable(f"the invoice service did not confirm the delete ({exc}); it "
+                              "will be completed") from exc
+
+    async def _commit_delete(self, order_id: str, lease: Lease,
+                             deleted_us: int | None = None) -> dict | None:
+        doc = await self.store.fenced_update(
+            order_id, lease.token, {"status": "deleted",
+                                    "deleted_us": deleted_us or validate.now_micros()},
+            clear_intent=True)
+        if doc is None:  # deleted already: only the intent goes
+            doc = await self.store.fenced_update(order_id, lease.token, {}, live_only=False,
+                                                 clear_intent=True)
+        if doc is None:
+            raise Locked("the lease ran out before the order was written, and a newer "
+                         "operation took over; try again")
+        return dict(doc)
 
     async def _fenced(self, order_id: str, work: Callable[[Lease], Awaitable[T]]) -> T:
         """Run `work` under one lease on the order and its invoice; heal once if the invoice
@@ -177,15 +334,6 @@ class OrderService:
         finally:
             await self.faults.point("before_release")
             await self.lock.release(lease)
-
-    async def _check(self, order_id: str, update_us: int) -> dict:
-        """The order as it is now, under the lease."""
-        order = await self.get(order_id)
-        if order["deleted_us"] is not None:
-            raise OrderDeleted(f"order {order_id} is deleted")
-        if update_us < order["updated_us"]:
-            raise EventOutdated("update_time is earlier than the order's updated_at")
-        return order
 
     async def _renew_if_short(self, lease: Lease) -> None:
         """Extend before the last write if less than half the lease is left; the token

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 
 class OrderStore:
     """Documents: {_id, user_id, item_id, invoice_id, quantity, value_cents, total_cents,
-    status, created_us, updated_us, deleted_us, fence, idempotency_key?, request_hash?}.
+    status, created_us, updated_us, deleted_us, fence, intent?, idempotency_key?,
+    request_hash?}.
 
     `status` "pending" marks an order whose invoice is not confirmed yet: it is
     not visible through the API. `fence` is the highest token the order accepted.
+    `intent` is an update or delete under way: recorded before the invoice is
+    called, removed by the order's commit (see `orders.service`)::
+
+        {op: "update"|"delete", token, quantity, value_cents, total_cents,
+         update_us, at_us, expires_us}
     """
 
     def __init__(self, db: Any) -> None:
@@ -22,6 +28,8 @@ class OrderStore:
     async def create_indexes(self) -> None:
         await self.orders.create_index("idempotency_key", unique=True, sparse=True)
         await self.orders.create_index("invoice_id")
+        await self.orders.create_index("intent.expires_us", sparse=True)
+        await self.orders.create_index([("status", ASCENDING), ("created_us", ASCENDING)])
 
     async def insert(self, doc: dict) -> bool:
         """False if the idempotency key is taken already."""
@@ -39,24 +47,51 @@ class OrderStore:
         doc: dict | None = await self.orders.find_one({"idempotency_key": key})
         return doc
 
-    async def activate(self, order_id: str) -> dict | None:
-        """Pending -> created, once its invoice exists."""
+    async def activate(self, order_id: str, token: int) -> dict | None:
+        """Pending -> created, once its invoice exists; None if it was rolled back."""
         doc: dict | None = await self.orders.find_one_and_update(
-            {"_id": order_id, "status": "pending"}, {"$set": {"status": "created"}},
+            {"_id": order_id, "status": "pending", "fence": {"$lte": token}},
+            {"$set": {"status": "created", "fence": token}},
             return_document=ReturnDocument.AFTER)
         return doc
 
-    async def discard_pending(self, order_id: str) -> None:
-        await self.orders.delete_one({"_id": order_id, "status": "pending"})
+    async def discard_pending(self, order_id: str, token: int | None = None) -> None:
+        query: dict[str, Any] = {"_id": order_id, "status": "pending"}
+        if token is not None:
+            query["fence"] = {"$lte": token}
+        await self.orders.delete_one(query)
 
     async def fenced_update(self, order_id: str, token: int, changes: dict,
-                            live_only: bool = True) -> dict | None:
+                            live_only: bool = True, clear_intent: bool = False) -> dict | None:
         """Apply `changes` and raise the fence to `token`, in one operation, only if no
-        higher token was accepted (and, with live_only, the order is not deleted)."""
+        higher token was accepted (and, with live_only, the order is not deleted).
+        With clear_intent, the intent goes in the same write."""
         query: dict[str, Any] = {"_id": order_id, "fence": {"$lte": token},
                                  "status": {"$ne": "pending"}}
         if live_only:
             query["deleted_us"] = None
+        update: dict[str, Any] = {"$set": {**changes, "fence": token}}
+        if clear_intent:
+            update["$unset"] = {"intent": ""}
         doc: dict | None = await self.orders.find_one_and_update(
-            query, {"$set": {**changes, "fence": token}}, return_document=ReturnDocument.AFTER)
+            query, update, return_document=ReturnDocument.AFTER)
         return doc
+
+    async def record_intent(self, order_id: str, token: int, intent: dict) -> dict | None:
+        """Record what the holder of `token` is about to do; None if a newer token wrote."""
+        return await self.fenced_update(order_id, token, {"intent": {**intent, "token": token}},
+                                        live_only=intent["op"] == "update")
+
+    async def give_up_intent(self, order_id: str, token: int) -> None:
+        """Hand this token's intent to the repairer at once (it rolls it back)."""
+        await self.orders.update_one({"_id": order_id, "intent.token": token},
+                                     {"$set": {"intent.expires_us": 0}})
+
+    async def expired_intents(self, now_us: int, limit: int) -> list[dict]:
+        cursor = self.orders.find({"intent.expires_us": {"$lt": now_us}}).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def stale_pending(self, created_before_us: int, limit: int) -> list[dict]:
+        cursor = self.orders.find({"status": "pending",
+                                   "created_us": {"$lt": created_before_us}}).limit(limit)
+        return [doc async for doc in cursor]

@@ -62,6 +62,7 @@ class Resources:
     mongo: Any
     redis: Any
     lock: FencedLock
+    background: list[asyncio.Task] = field(default_factory=list)
 
     @classmethod
     def open(cls, settings: Settings) -> "Resources":
@@ -69,6 +70,9 @@ class Resources:
         return cls(settings, make_mongo(settings), redis, make_lock(settings, redis))
 
     async def close(self) -> None:
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
         await self.lock.close()
         await self.redis.aclose()
         await self.mongo.close()

@@ -21,6 +21,8 @@ MONGO_TIMEOUT_MS       5000                        bound on each MongoDB operati
 REDIS_TIMEOUT_MS       2000                        bound on each Redis call
 HTTP_TIMEOUT_MS        5000                        bound on each call from orders to invoices
 SHUTDOWN_GRACE_MS      10000                       how long a stopping instance lets requests finish
+REPAIR_INTERVAL_MS     5000                        how often orders settles interrupted changes
+                                                   (0: never; see orders.repair)
 DLOCK_TEST_MODE        (unset)                     "1" allows DLOCK_FAULTS (tests only)
 DLOCK_FAULTS           (unset)                     test-only fault hooks, see servicekit.faults
 =====================  ==========================  ==============================================
@@ -60,6 +62,7 @@ class Settings:
     redis_timeout_ms: int = 2_000
     http_timeout_ms: int = 5_000
     shutdown_grace_ms: int = 10_000
+    repair_interval_ms: int = 5_000
     env: str = "local"
     test_mode: bool = False
     faults: str = ""
@@ -110,6 +113,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "REDIS_TIMEOUT_MS": ("redis_timeout_ms", _positive),
     "HTTP_TIMEOUT_MS": ("http_timeout_ms", _positive),
     "SHUTDOWN_GRACE_MS": ("shutdown_grace_ms", _non_negative),
+    "REPAIR_INTERVAL_MS": ("repair_interval_ms", _non_negative),
     "DLOCK_TEST_MODE": ("test_mode", lambda text: text == "1"),
     "DLOCK_FAULTS": ("faults", str),
 }
