@@ -10,13 +10,15 @@ from fencing import FencedLock
 from invoices.handlers import InvoiceHandler, InvoicesHandler
 from invoices.service import InvoiceService
 from invoices.store import InvoiceStore
+from servicekit.faults import NO_FAULTS, Faults
 from servicekit.handlers import NotFoundHandler, common_routes
 from servicekit.server import InFlight, Resources
 from servicekit.settings import Settings
 
 
 def make_app(settings: Settings, mongo: Any, redis: Any, lock: FencedLock) -> Application:
-    service = InvoiceService(InvoiceStore(mongo[settings.mongo_db]), lock)
+    faults = Faults(settings.faults) if settings.test_mode else NO_FAULTS
+    service = InvoiceService(InvoiceStore(mongo[settings.mongo_db]), lock, faults)
     return Application(
         [(r"/invoices", InvoicesHandler, {"service": service}),
          (r"/invoices/([^/]+)", InvoiceHandler, {"service": service}),

@@ -16,6 +16,7 @@ from typing import Any
 from fencing import FencedLock
 from servicekit import validate
 from servicekit.errors import LockNotHeld, NotFound, StaleToken, ValidationFailed
+from servicekit.faults import NO_FAULTS, Faults
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,10 @@ def resource(invoice_id: str) -> str:
 
 
 class InvoiceService:
-    def __init__(self, store: Any, lock: FencedLock) -> None:
+    def __init__(self, store: Any, lock: FencedLock, faults: Faults = NO_FAULTS) -> None:
         self.store = store
         self.lock = lock
+        self.faults = faults
 
     async def create(self, invoice_id: str | None, user_id: str, total_cents: int) -> dict:
         """Create, or with a known caller-chosen id return the invoice already made."""
@@ -68,6 +70,7 @@ class InvoiceService:
             raise await self._refusal(invoice_id, token)
         log.info("invoice %s total=%s accepted with token %s", invoice_id,
                  Decimal(total_cents).scaleb(-2), token)
+        await self.faults.point("invoice_after_write")
         return doc
 
     async def delete(self, invoice_id: str, token: int) -> None:
@@ -81,6 +84,7 @@ class InvoiceService:
         if doc is None:
             raise await self._refusal(invoice_id, token)
         log.info("invoice %s deleted with token %s", invoice_id, token)
+        await self.faults.point("invoice_after_write")
 
     async def _check_holder(self, invoice_id: str, token: int) -> None:
         holder = await self.lock.holder(resource(invoice_id))

@@ -7,7 +7,8 @@ Off by default and free when off. Turned on only by two variables together,
     DLOCK_FAULTS="before_order_commit=sleep:3000,after_invoice_write=crash"
 
 Points in orders' update and delete flows: after_lock, after_intent,
-after_invoice_write, before_order_commit, before_release. Actions:
+after_invoice_write, before_order_commit, before_release. In invoices' writes:
+invoice_after_write (stored, not yet answered). Actions:
 `sleep:<ms>` (an asyncio sleep inside the critical section), `crash`
 (SIGKILL to itself: no clean-up, as in a power cut) and `stop` (SIGSTOP to
 itself: frozen until someone sends SIGCONT).
@@ -23,7 +24,7 @@ import signal
 log = logging.getLogger(__name__)
 
 POINTS = ("after_lock", "after_intent", "after_invoice_write", "before_order_commit",
-          "before_release")
+          "before_release", "invoice_after_write")
 
 
 class Faults:

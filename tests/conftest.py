@@ -7,8 +7,9 @@ database names from `unique_name`. A test that kills or restarts a server asks
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from typing import Callable, Iterator
+from typing import Awaitable, Callable, Iterator
 
 import pytest
 from tornado.ioloop import IOLoop
@@ -87,12 +88,28 @@ def service_settings(mongo_url: str, redis_url: str, unique_name: str) -> Settin
     """Settings of both services with a database and key prefix of the test's own."""
     return Settings(mongo_url=mongo_url, redis_url=redis_url, mongo_db=unique_name,
                     lock_prefix=unique_name, lock_ttl_ms=3_000, mongo_timeout_ms=2_000,
-                    redis_timeout_ms=1_000, http_timeout_ms=2_000)
+                    redis_timeout_ms=1_000, http_timeout_ms=2_000, repair_interval_ms=0)
 
 
 @pytest.fixture
-def stack(io_loop: IOLoop, service_settings: Settings) -> Iterator[Stack]:
-    """Orders and invoices, in this test's event loop, on free ports."""
-    running = io_loop.run_sync(lambda: Stack.start(service_settings))
-    yield running
-    io_loop.run_sync(running.stop)
+def make_stack(io_loop: IOLoop,
+               service_settings: Settings) -> Iterator[Callable[..., Awaitable[Stack]]]:
+    """`await make_stack(**settings_changes)`: orders and invoices in this test's event
+    loop, on free ports (the repairer off unless asked for); stopped at teardown."""
+    started: list[Stack] = []
+
+    async def make(**changes: object) -> Stack:
+        settings = dataclasses.replace(service_settings, **changes)  # type: ignore[arg-type]
+        running = await Stack.start(settings)
+        started.append(running)
+        return running
+
+    yield make
+    for running in started:
+        io_loop.run_sync(running.stop)
+
+
+@pytest.fixture
+def stack(io_loop: IOLoop, make_stack: Callable[..., Awaitable[Stack]]) -> Stack:
+    """Orders and invoices with the default test settings."""
+    return io_loop.run_sync(make_stack)

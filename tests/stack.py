@@ -97,6 +97,10 @@ class Stack:
         return self.resources[-1].lock
 
     @property
+    def order_service(self) -> Any:
+        return self.servers[-1].request_callback.settings["service"]  # type: ignore
+
+    @property
     def db(self) -> Any:
         return self.resources[-1].mongo[self.settings.mongo_db]
 
