@@ -7,6 +7,8 @@ directory; a failing test shows where to look.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -29,10 +31,14 @@ class Cluster:
 
     @classmethod
     def start(cls, logs: Path, env: dict[str, str], orders: int = 2, invoices: int = 2,
-              orders_env: list[dict[str, str]] | None = None) -> "Cluster":
+              orders_env: list[dict[str, str]] | None = None,
+              invoices_env: list[dict[str, str]] | None = None) -> "Cluster":
+        """`orders_env[i]` / `invoices_env[i]` add variables to instance i only."""
         invoice_instances = [
-            ServiceProcess("invoices", "INVOICES_PORT", env,
-                           log_path=str(logs / f"invoices-{i}.log")) for i in range(invoices)]
+            ServiceProcess("invoices", "INVOICES_PORT", {
+                **env, **((invoices_env or [])[i] if invoices_env and i < len(invoices_env)
+                          else {})},
+                log_path=str(logs / f"invoices-{i}.log")) for i in range(invoices)]
         order_instances = [
             ServiceProcess("orders", "ORDERS_PORT", {
                 **env, "INVOICES_URL": invoice_instances[i % invoices].url,
@@ -53,9 +59,11 @@ class Cluster:
             instance.stop()
 
     def db(self) -> Any:
-        client: Any = AsyncMongoClient(self.mongo_url, timeoutMS=10_000, tz_aware=True)
-        self.clients.append(client)
-        return client[self.database]
+        """The cluster's database, read directly (one client, closed by close_clients)."""
+        if not self.clients:
+            self.clients.append(AsyncMongoClient(self.mongo_url, timeoutMS=10_000,
+                                                 tz_aware=True))
+        return self.clients[0][self.database]
 
     async def close_clients(self) -> None:
         for client in self.clients:
@@ -68,6 +76,27 @@ class Cluster:
         assert reply.status == 201, reply.body
         order: dict = reply.json
         return order
+
+    def restart_without_faults(self, instance: ServiceProcess) -> None:
+        """Start a killed instance again, on its port, with its fault hooks off."""
+        instance.kill()
+        instance.env.pop("DLOCK_FAULTS", None)
+        instance.start()
+
+    async def open_intents(self) -> int:
+        return int(await self.db()["orders"].count_documents(
+            {"$or": [{"intent": {"$exists": True}}, {"status": "pending"}]}))
+
+    async def settled(self, order_ids: list[str], timeout: float) -> list[str]:
+        """Wait until no intent is open and every pair agrees; what still differs if not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            problems = await self.disagreements(order_ids)
+            if not problems and await self.open_intents() == 0:
+                return []
+            if time.monotonic() > deadline:
+                return problems or [f"{await self.open_intents()} intents still open"]
+            await asyncio.sleep(0.2)
 
     async def disagreements(self, order_ids: list[str]) -> list[str]:
         """Every way an order and its invoice differ, read straight from both services."""

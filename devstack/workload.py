@@ -1,0 +1,193 @@
+"""A bounded concurrent workload on the orders API, and an independent checker.
+
+`Workload.run()` sends updates (and a few deletes) to random orders on random
+orders instances from several clients, until a call count or a time limit is
+reached, whichever comes first. Update times come from one counter, so
+concurrent calls arrive out of order and meet `event_outdated`. It records
+what it sent and what was acknowledged. One more task reads orders while the
+workload runs and notes every `updated_at` that went backwards, or a deleted
+order that came back: a write accepted after a newer one.
+
+`check()` judges only what it observes through HTTP, after the fact:
+
+- **disagreeing**: an order and its invoice differ (total, or deleted state);
+- **lost updates**: an order's final state is older than an update that was
+  acknowledged with 200, or an acknowledged delete did not happen;
+- **stale writes accepted**: seen while running (above), plus final states
+  that no call asked for (values of one call with the time of another).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import random
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable, Sequence
+
+import ujson
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+
+from servicekit.validate import timestamp_field
+
+BASE_US = 1_900_000_000 * 1_000_000  # 2030: later than any order's creation
+USER = "6f1d6c4e-6a8e-4e55-9a43-5b0c1f3e2a10"
+ITEM = "0b7e3c52-2f5d-4c9b-8a55-7c7f0f1e9d21"
+
+
+async def request(method: str, url: str, body: Any = None,
+                  timeout: float = 10.0) -> tuple[int | None, Any]:
+    """(status, parsed body); status None when no answer came (refused, dropped, timed out)."""
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    try:
+        response = await AsyncHTTPClient().fetch(
+            url, method=method, headers=headers, raise_error=False,
+            body=ujson.dumps(body) if body is not None else None,
+            request_timeout=timeout, connect_timeout=timeout)
+    except (OSError, HTTPClientError):
+        return None, None
+    try:
+        return response.code, ujson.loads(response.body) if response.body else None
+    except ValueError:
+        return response.code, None
+
+
+def rfc3339(micros: int) -> str:
+    seconds, fraction = divmod(micros, 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{fraction:06d}Z"
+
+
+def parse_micros(text: str) -> int:
+    return timestamp_field({"t": text}, "t")
+
+
+async def create_orders(orders_url: str, count: int) -> list[dict]:
+    created = []
+    for _ in range(count):
+        status, order = await request("POST", f"{orders_url}/orders", {
+            "user_id": USER, "item_id": ITEM, "quantity": 1, "value": 1})
+        if status != 201:
+            raise RuntimeError(f"could not create an order: {status} {order}")
+        created.append(order)
+    return created
+
+
+@dataclass
+class Workload:
+    orders_urls: Callable[[], Sequence[str]]  # the instances up now
+    orders: list[dict]
+    clients: int = 8
+    max_calls: int = 400
+    max_seconds: float = 15.0
+    delete_share: float = 0.01
+    deletable: int = 2  # only the first few orders may be deleted
+    seed: int = 7
+    sent: dict[str, dict[int, tuple[int, Decimal]]] = field(
+        default_factory=lambda: collections.defaultdict(dict))
+    acknowledged: dict[str, list[int]] = field(
+        default_factory=lambda: collections.defaultdict(list))
+    deletes_acknowledged: set[str] = field(default_factory=set)
+    statuses: collections.Counter = field(default_factory=collections.Counter)
+    regressions: list[str] = field(default_factory=list)
+
+    async def run(self) -> None:
+        rng = random.Random(self.seed)
+        ticks, calls = itertools.count(1), itertools.count()
+        deadline = time.monotonic() + self.max_seconds
+        ids = [order["id"] for order in self.orders]
+        running = True
+
+        async def client() -> None:
+            while next(calls) < self.max_calls and time.monotonic() < deadline:
+                urls = self.orders_urls()
+                if not urls:
+                    await asyncio.sleep(0.05)
+                    continue
+                order_id, base = rng.choice(ids), rng.choice(list(urls))
+                url = f"{base}/orders/{order_id}"
+                if order_id in ids[:self.deletable] and rng.random() < self.delete_share:
+                    status, _ = await request("DELETE", url)
+                    self.statuses["DELETE", status] += 1
+                    if status == 204:
+                        self.deletes_acknowledged.add(order_id)
+                    continue
+                update_us = BASE_US + next(ticks) * 1000
+                quantity = rng.randint(1, 50)
+                value = Decimal(rng.randint(1, 99_999)).scaleb(-2)
+                self.sent[order_id][update_us] = (quantity, value)
+                status, _ = await request("PATCH", url, {
+                    "update_time": rfc3339(update_us), "quantity": quantity,
+                    "value": float(value)})
+                self.statuses["PATCH", status] += 1
+                if status == 200:
+                    self.acknowledged[order_id].append(update_us)
+
+        async def watcher() -> None:
+            seen: dict[str, tuple[int, bool]] = {}
+            while running:
+                urls = self.orders_urls()
+                if not urls:
+                    await asyncio.sleep(0.05)
+                    continue
+                order_id = rng.choice(ids)
+                status, order = await request("GET", f"{rng.choice(list(urls))}/orders/{order_id}",
+                                              timeout=2.0)
+                if status == 200:
+                    now = (parse_micros(order["updated_at"]), order["deleted_at"] is not None)
+                    before = seen.get(order_id)
+                    if before and (now[0] < before[0] or (before[1] and not now[1])):
+                        self.regressions.append(f"{order_id}: {before} -> {now}")
+                    seen[order_id] = max(before or now, now)
+                await asyncio.sleep(0.01)
+
+        watching = asyncio.ensure_future(watcher())
+        try:
+            await asyncio.gather(*(client() for _ in range(self.clients)))
+        finally:
+            running = False
+            await watching
+
+
+@dataclass
+class Report:
+    orders: int
+    calls: int
+    acknowledged: int
+    disagreeing: list[str]
+    lost_updates: list[str]
+    stale_writes: list[str]
+
+    @property
+    def anomalies(self) -> int:
+        return len(self.disagreeing) + len(self.lost_updates) + len(self.stale_writes)
+
+
+async def check(workload: Workload, orders_url: str, invoices_url: str) -> Report:
+    """Read every order and its invoice over HTTP and judge them against what was sent."""
+    disagreeing, lost, stale = [], [], list(workload.regressions)
+    for order in workload.orders:
+        order_id = order["id"]
+        _, final = await request("GET", f"{orders_url}/orders/{order_id}")
+        _, invoice = await request("GET", f"{invoices_url}/invoices/{order['invoice_id']}")
+        if Decimal(str(final["total"])) != Decimal(str(invoice["total"])) or \
+                (final["deleted_at"] is None) != (invoice["deleted_at"] is None):
+            disagreeing.append(f"{order_id}: order total {final['total']} deleted "
+                               f"{final['deleted_at'] is not None}, invoice total "
+                               f"{invoice['total']} deleted {invoice['deleted_at'] is not None}")
+        final_us = parse_micros(final["updated_at"])
+        acknowledged = workload.acknowledged.get(order_id, [])
+        if acknowledged and final_us < max(acknowledged):
+            lost.append(f"{order_id}: update of {rfc3339(max(acknowledged))} acknowledged, "
+                        f"order shows {final['updated_at']}")
+        if order_id in workload.deletes_acknowledged and final["deleted_at"] is None:
+            lost.append(f"{order_id}: delete acknowledged, order not deleted")
+        asked = workload.sent.get(order_id, {}).get(final_us)
+        if final_us >= 1_800_000_000 * 1_000_000 and asked is not None and (
+                final["quantity"], Decimal(str(final["value"]))) != asked:
+            stale.append(f"{order_id}: values {final['quantity']} x {final['value']} with the "
+                         f"time of a call that asked for {asked[0]} x {asked[1]}")
+    return Report(len(workload.orders), sum(workload.statuses.values()),
+                  sum(len(v) for v in workload.acknowledged.values()), disagreeing, lost, stale)
