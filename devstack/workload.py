@@ -139,7 +139,10 @@ class Workload:
                     now = (parse_micros(order["updated_at"]), order["deleted_at"] is not None)
                     before = seen.get(order_id)
                     if before and (now[0] < before[0] or (before[1] and not now[1])):
-                        self.regressions.append(f"{order_id}: {before} -> {now}")
+                        seen_back = (f"{order_id}: went back from {rfc3339(before[0])} to "
+                                     f"{rfc3339(now[0])}")
+                        if seen_back not in self.regressions:
+                            self.regressions.append(seen_back)
                     seen[order_id] = max(before or now, now)
                 await asyncio.sleep(0.01)
 

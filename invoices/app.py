@@ -8,6 +8,7 @@ from tornado.web import Application
 
 from fencing import FencedLock
 from invoices.handlers import InvoiceHandler, InvoicesHandler
+from invoices.naive import NaiveInvoiceService
 from invoices.service import InvoiceService
 from invoices.store import InvoiceStore
 from servicekit.faults import NO_FAULTS, Faults
@@ -18,7 +19,9 @@ from servicekit.settings import Settings
 
 def make_app(settings: Settings, mongo: Any, redis: Any, lock: FencedLock) -> Application:
     faults = Faults(settings.faults) if settings.test_mode else NO_FAULTS
-    service = InvoiceService(InvoiceStore(mongo[settings.mongo_db]), lock, faults)
+    store = InvoiceStore(mongo[settings.mongo_db])
+    service = (NaiveInvoiceService(store, lock, faults, redis=redis, prefix=settings.lock_prefix)
+               if settings.unsafe_naive else InvoiceService(store, lock, faults))
     return Application(
         [(r"/invoices", InvoicesHandler, {"service": service}),
          (r"/invoices/([^/]+)", InvoiceHandler, {"service": service}),

@@ -25,6 +25,8 @@ REPAIR_INTERVAL_MS     5000                        how often orders settles inte
                                                    (0: never; see orders.repair)
 DLOCK_TEST_MODE        (unset)                     "1" allows DLOCK_FAULTS (tests only)
 DLOCK_FAULTS           (unset)                     test-only fault hooks, see servicekit.faults
+DLOCK_UNSAFE_NAIVE     (unset)                     "1": the Go original's UNSAFE lock, for the
+                                                   chaos demo only (needs DLOCK_TEST_MODE=1)
 =====================  ==========================  ==============================================
 
 `--env=local|production` on the command line first loads `.env.local` or
@@ -66,6 +68,7 @@ class Settings:
     env: str = "local"
     test_mode: bool = False
     faults: str = ""
+    unsafe_naive: bool = False
 
 
 def _port(text: str) -> int:
@@ -116,6 +119,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "REPAIR_INTERVAL_MS": ("repair_interval_ms", _non_negative),
     "DLOCK_TEST_MODE": ("test_mode", lambda text: text == "1"),
     "DLOCK_FAULTS": ("faults", str),
+    "DLOCK_UNSAFE_NAIVE": ("unsafe_naive", lambda text: text == "1"),
 }
 
 
@@ -160,7 +164,10 @@ def load_settings(argv: Sequence[str] = (), environ: Mapping[str, str] | None = 
             except ValueError as exc:
                 raise SettingsError(f"{variable}={values[variable]!r}: {exc}") from None
     settings = Settings(**fields)  # type: ignore[arg-type]
-    if settings.faults and (not settings.test_mode or settings.env == "production"):
-        raise SettingsError("DLOCK_FAULTS is for tests only: it needs DLOCK_TEST_MODE=1 "
-                            "and is refused with --env=production")
+    test_only = {"DLOCK_FAULTS": bool(settings.faults),
+                 "DLOCK_UNSAFE_NAIVE": settings.unsafe_naive}
+    for name, on in test_only.items():
+        if on and (not settings.test_mode or settings.env == "production"):
+            raise SettingsError(f"{name} is for tests only: it needs DLOCK_TEST_MODE=1 "
+                                "and is refused with --env=production")
     return settings

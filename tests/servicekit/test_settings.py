@@ -67,3 +67,14 @@ def test_fault_hooks_need_test_mode_and_are_refused_in_production(tmp_path: Path
 def test_settings_are_frozen() -> None:
     with pytest.raises(AttributeError):
         Settings().lock_ttl_ms = 1  # type: ignore[misc]
+
+
+def test_the_unsafe_naive_lock_needs_test_mode_and_is_refused_in_production(
+        tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="DLOCK_UNSAFE_NAIVE"):
+        load_settings(environ={"DLOCK_UNSAFE_NAIVE": "1"})
+    with pytest.raises(SettingsError, match="production"):
+        load_settings(["--env=production"], environ={
+            "DLOCK_UNSAFE_NAIVE": "1", "DLOCK_TEST_MODE": "1"}, directory=str(tmp_path))
+    assert load_settings(environ={"DLOCK_UNSAFE_NAIVE": "1", "DLOCK_TEST_MODE": "1"}
+                         ).unsafe_naive

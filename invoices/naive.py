@@ -1,0 +1,45 @@
+"""UNSAFE: the Go original's invoice writes, for the chaos demo only (see orders.naive).
+
+A write is accepted when a lock key for the invoice exists, whoever set it, and
+it is written unconditionally: the Fencing-Token header is ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ReturnDocument
+
+from invoices.service import InvoiceService
+from servicekit import validate
+from servicekit.errors import LockNotHeld, NotFound
+from servicekit.naive import naive_key
+
+
+class NaiveInvoiceService(InvoiceService):
+    def __init__(self, *args: Any, redis: Any, prefix: str) -> None:
+        super().__init__(*args)
+        self.redis = redis
+        self.prefix = prefix
+
+    async def update_total(self, invoice_id: str, token: int, total_cents: int) -> dict:
+        await self._lock_exists(invoice_id)
+        return await self._write(invoice_id, {"total_cents": total_cents,
+                                              "updated_us": validate.now_micros()})
+
+    async def delete(self, invoice_id: str, token: int) -> None:
+        await self._lock_exists(invoice_id)
+        now = validate.now_micros()
+        await self._write(invoice_id, {"status": "deleted", "deleted_us": now, "updated_us": now})
+
+    async def _lock_exists(self, invoice_id: str) -> None:
+        if not await self.redis.exists(naive_key(self.prefix, "invoice", invoice_id)):
+            raise LockNotHeld(f"no lock on invoice {invoice_id}")
+
+    async def _write(self, invoice_id: str, changes: dict) -> dict:
+        doc: dict | None = await self.store.invoices.find_one_and_update(
+            {"_id": invoice_id}, {"$set": changes}, return_document=ReturnDocument.AFTER)
+        if doc is None:
+            raise NotFound(f"no invoice {invoice_id}")
+        await self.faults.point("invoice_after_write")
+        return doc
