@@ -5,7 +5,9 @@
     invoices  python -m invoices on INVOICES_PORT (3001)
     orders    python -m orders   on ORDERS_PORT (3000)
 
-Their logs are interleaved on stdout, each line after its server's name.
+Unless INVOICES_API_KEY is set, a fresh random one is given to both services,
+so invoice writes are authenticated in the local run too. Their logs are
+interleaved on stdout, each line after its server's name.
 Ctrl-C (or SIGTERM) stops them in reverse order: orders and invoices first,
 so they finish their requests and release their leases while Redis and
 MongoDB still answer. If any of them exits by itself, the rest are stopped
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -60,6 +63,8 @@ class Runner:
         env.setdefault("INVOICES_URL", os.environ.get("INVOICES_URL")
                        or f"http://{host}:{invoices_port}")
         env["PYTHONUNBUFFERED"] = "1"
+        if not os.environ.get("INVOICES_API_KEY"):
+            env["INVOICES_API_KEY"] = secrets.token_urlsafe(32)  # orders and invoices share it
         invoices = Service("invoices", "INVOICES_PORT", env, invoices_port, host, self.args)
         self.start(invoices, "invoices")
         orders = Service("orders", "ORDERS_PORT", env, orders_port, host, self.args)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import secrets
 import sys
 import tempfile
 import time
@@ -66,7 +67,8 @@ class Stage:
                "LOCK_TTL_MS": str(TTL_MS), "REDIS_TIMEOUT_MS": "500", "HTTP_TIMEOUT_MS": "2000",
                "MONGO_TIMEOUT_MS": "3000", "DLOCK_TEST_MODE": "1",
                "DLOCK_FAULTS": "after_lock=sleep:20,after_invoice_write=sleep:20",
-               "PYTHONUNBUFFERED": "1", **self.extra_env}
+               "PYTHONUNBUFFERED": "1", "INVOICES_API_KEY": secrets.token_urlsafe(32),
+               **self.extra_env}
         for i in range(2):
             self.invoices.append(ServiceProcess("invoices", "INVOICES_PORT", env,
                                                 log_path=str(self.logs / f"invoices-{i}.log")))

@@ -22,9 +22,10 @@ def make_app(settings: Settings, mongo: Any, redis: Any, lock: FencedLock) -> Ap
     store = InvoiceStore(mongo[settings.mongo_db])
     service = (NaiveInvoiceService(store, lock, faults, redis=redis, prefix=settings.lock_prefix)
                if settings.unsafe_naive else InvoiceService(store, lock, faults))
+    handler_args = {"service": service, "api_key": settings.invoices_api_key}
     return Application(
-        [(r"/invoices", InvoicesHandler, {"service": service}),
-         (r"/invoices/([^/]+)", InvoiceHandler, {"service": service}),
+        [(r"/invoices", InvoicesHandler, handler_args),
+         (r"/invoices/([^/]+)", InvoiceHandler, handler_args),
          *common_routes(mongo, redis)],
         default_handler_class=NotFoundHandler, inflight=InFlight(), service=service)
 

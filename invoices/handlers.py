@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
+
 from servicekit import validate
-from servicekit.errors import BadHeader, FencingTokenRequired
+from servicekit.errors import BadHeader, FencingTokenRequired, Unauthorized
 from servicekit.handlers import JsonHandler
 from invoices.service import InvoiceService, render
 
@@ -11,8 +13,19 @@ MAX_TOKEN = 2**63 - 1  # what MongoDB stores as a 64-bit integer
 
 
 class InvoiceHandlerBase(JsonHandler):
-    def initialize(self, service: InvoiceService) -> None:
+    def initialize(self, service: InvoiceService, api_key: str) -> None:
         self.service = service
+        self.api_key = api_key
+
+    def authorize(self) -> None:
+        """Writes need "Authorization: Bearer <INVOICES_API_KEY>" when a key is set, so
+        nobody but orders can send a forged token that would freeze an invoice."""
+        if not self.api_key or self.request.method in ("GET", "HEAD", "OPTIONS"):
+            return
+        scheme, _, given = self.request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), self.api_key.encode()):
+            raise Unauthorized("invoice writes need Authorization: Bearer <INVOICES_API_KEY>")
 
     def fencing_token(self) -> int:
         text = self.request.headers.get("Fencing-Token")

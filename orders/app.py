@@ -23,7 +23,8 @@ from servicekit.settings import Settings
 def make_app(settings: Settings, mongo: Any, redis: Any, lock: FencedLock) -> Application:
     faults = Faults(settings.faults) if settings.test_mode else NO_FAULTS
     parts = (OrderStore(mongo[settings.mongo_db]),
-             InvoicesClient(settings.invoices_url, settings.http_timeout_ms),
+             InvoicesClient(settings.invoices_url, settings.http_timeout_ms,
+                            settings.invoices_api_key),
              lock, settings.lock_wait_ms, faults)
     service = (NaiveOrderService(*parts, redis=redis, ttl_ms=settings.lock_ttl_ms,
                                  prefix=settings.lock_prefix)

@@ -38,9 +38,10 @@ class InvoiceStale(InvoiceCallFailed):
 
 
 class InvoicesClient:
-    def __init__(self, base_url: str, timeout_ms: int) -> None:
+    def __init__(self, base_url: str, timeout_ms: int, api_key: str = "") -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout_ms / 1000
+        self.auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     async def create(self, invoice_id: str, user_id: str, total_cents: int) -> None:
         await self._call("POST", "/invoices", {"id": invoice_id, "user_id": user_id,
@@ -55,6 +56,7 @@ class InvoicesClient:
 
     async def _call(self, method: str, path: str, body: Any, token: int | None = None) -> None:
         headers = {"Content-Type": "application/json"} if body is not None else {}
+        headers.update(self.auth)
         if token is not None:
             headers["Fencing-Token"] = str(token)
         try:

@@ -5,6 +5,7 @@
     ServiceError                      a 4xx or 5xx answer, rendered by the base handler
     ├── InvalidJson                   400 invalid_json
     ├── BadHeader                     400 invalid_header
+    ├── Unauthorized                  401 unauthorized (+ WWW-Authenticate)
     ├── NotFound                      404 not_found
     ├── MethodNotAllowed              405 method_not_allowed
     ├── Conflict
@@ -43,6 +44,10 @@ class InvalidJson(ServiceError):
 
 
 class BadHeader(ServiceError):
+    pass
+
+
+class Unauthorized(ServiceError):
     pass
 
 
@@ -114,6 +119,7 @@ RETRY_AFTER_SECONDS = 1
 ERROR_TABLE: dict[type[ServiceError], tuple[int, str, int | None]] = {
     InvalidJson: (400, "invalid_json", None),
     BadHeader: (400, "invalid_header", None),
+    Unauthorized: (401, "unauthorized", None),
     NotFound: (404, "not_found", None),
     MethodNotAllowed: (405, "method_not_allowed", None),
     EventOutdated: (409, "event_outdated", None),

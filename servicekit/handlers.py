@@ -34,6 +34,7 @@ class JsonHandler(RequestHandler):
     def prepare(self) -> None:
         self.application.settings["inflight"].enter()
         self._counted = True
+        self.authorize()
         raw = self.request.body
         if len(raw) > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES} bytes")
@@ -42,6 +43,9 @@ class JsonHandler(RequestHandler):
             if media_type.lower() != "application/json":
                 raise UnsupportedMediaType("send the body as application/json")
             self.body = jsonio.loads(raw)
+
+    def authorize(self) -> None:
+        """Raise Unauthorized if the caller may not make this request; anyone may, here."""
 
     def on_finish(self) -> None:
         if self._counted:
@@ -63,6 +67,8 @@ class JsonHandler(RequestHandler):
         self.clear_header("Retry-After")
         if retry_after is not None:
             self.set_header("Retry-After", str(retry_after))
+        if status == 401:
+            self.set_header("WWW-Authenticate", 'Bearer realm="invoices"')
         self.set_status(status)
         body = {"error": code, "message": message, **(error.extra if error else {})}
         self.finish(jsonio.dumps(body))

@@ -21,6 +21,9 @@ MONGO_TIMEOUT_MS       5000                        bound on each MongoDB operati
 REDIS_TIMEOUT_MS       2000                        bound on each Redis call
 HTTP_TIMEOUT_MS        5000                        bound on each call from orders to invoices
 SHUTDOWN_GRACE_MS      10000                       how long a stopping instance lets requests finish
+INVOICES_API_KEY       (unset)                     shared secret: invoices accepts writes only with
+                                                   "Authorization: Bearer <key>", orders sends it;
+                                                   unset: no check (refused with --env=production)
 REPAIR_INTERVAL_MS     5000                        how often orders settles interrupted changes
                                                    (0: never; see orders.repair)
 DLOCK_TEST_MODE        (unset)                     "1" allows DLOCK_FAULTS (tests only)
@@ -65,6 +68,7 @@ class Settings:
     http_timeout_ms: int = 5_000
     shutdown_grace_ms: int = 10_000
     repair_interval_ms: int = 5_000
+    invoices_api_key: str = ""
     env: str = "local"
     test_mode: bool = False
     faults: str = ""
@@ -117,6 +121,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "HTTP_TIMEOUT_MS": ("http_timeout_ms", _positive),
     "SHUTDOWN_GRACE_MS": ("shutdown_grace_ms", _non_negative),
     "REPAIR_INTERVAL_MS": ("repair_interval_ms", _non_negative),
+    "INVOICES_API_KEY": ("invoices_api_key", str),
     "DLOCK_TEST_MODE": ("test_mode", lambda text: text == "1"),
     "DLOCK_FAULTS": ("faults", str),
     "DLOCK_UNSAFE_NAIVE": ("unsafe_naive", lambda text: text == "1"),
@@ -164,6 +169,9 @@ def load_settings(argv: Sequence[str] = (), environ: Mapping[str, str] | None = 
             except ValueError as exc:
                 raise SettingsError(f"{variable}={values[variable]!r}: {exc}") from None
     settings = Settings(**fields)  # type: ignore[arg-type]
+    if settings.env == "production" and len(settings.invoices_api_key) < 16:
+        raise SettingsError("INVOICES_API_KEY: set a secret of at least 16 characters for "
+                            "--env=production (invoices accepts writes only with it)")
     test_only = {"DLOCK_FAULTS": bool(settings.faults),
                  "DLOCK_UNSAFE_NAIVE": settings.unsafe_naive}
     for name, on in test_only.items():

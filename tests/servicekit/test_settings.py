@@ -8,6 +8,8 @@ import pytest
 
 from servicekit.settings import Settings, SettingsError, load_settings
 
+KEY = "k" * 32
+
 
 def test_the_defaults_are_the_contracts() -> None:
     settings = load_settings(environ={}, directory="/nonexistent")
@@ -32,8 +34,8 @@ def test_an_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
     (tmp_path / ".env.production").write_text(
         "# production\nMONGO_URL='mongodb://mongo:27017/?replicaSet=rs0'\n"
         "LOCK_TTL_MS=8000\n\nHOST=0.0.0.0\n")
-    settings = load_settings(["--env=production"], environ={"LOCK_TTL_MS": "9000"},
-                             directory=str(tmp_path))
+    settings = load_settings(["--env=production"], environ={
+        "LOCK_TTL_MS": "9000", "INVOICES_API_KEY": KEY}, directory=str(tmp_path))
     assert settings.env == "production" and settings.host == "0.0.0.0"
     assert settings.mongo_url == "mongodb://mongo:27017/?replicaSet=rs0"
     assert settings.lock_ttl_ms == 9000
@@ -58,8 +60,8 @@ def test_fault_hooks_need_test_mode_and_are_refused_in_production(tmp_path: Path
         load_settings(environ={"DLOCK_FAULTS": "after_lock=crash"})
     with pytest.raises(SettingsError, match="production"):
         load_settings(["--env=production"], environ={
-            "DLOCK_FAULTS": "after_lock=crash", "DLOCK_TEST_MODE": "1"},
-            directory=str(tmp_path))
+            "DLOCK_FAULTS": "after_lock=crash", "DLOCK_TEST_MODE": "1",
+            "INVOICES_API_KEY": KEY}, directory=str(tmp_path))
     allowed = load_settings(environ={"DLOCK_FAULTS": "after_lock=crash", "DLOCK_TEST_MODE": "1"})
     assert allowed.test_mode and allowed.faults == "after_lock=crash"
 
@@ -75,6 +77,15 @@ def test_the_unsafe_naive_lock_needs_test_mode_and_is_refused_in_production(
         load_settings(environ={"DLOCK_UNSAFE_NAIVE": "1"})
     with pytest.raises(SettingsError, match="production"):
         load_settings(["--env=production"], environ={
-            "DLOCK_UNSAFE_NAIVE": "1", "DLOCK_TEST_MODE": "1"}, directory=str(tmp_path))
+            "DLOCK_UNSAFE_NAIVE": "1", "DLOCK_TEST_MODE": "1", "INVOICES_API_KEY": KEY},
+            directory=str(tmp_path))
     assert load_settings(environ={"DLOCK_UNSAFE_NAIVE": "1", "DLOCK_TEST_MODE": "1"}
                          ).unsafe_naive
+
+
+def test_production_needs_an_invoices_api_key(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="INVOICES_API_KEY"):
+        load_settings(["--env=production"], environ={}, directory=str(tmp_path))
+    with pytest.raises(SettingsError, match="INVOICES_API_KEY"):
+        load_settings(["--env=production"], environ={"INVOICES_API_KEY": "short"},
+                      directory=str(tmp_path))
