@@ -13,6 +13,7 @@ COPY servicekit ./servicekit
 COPY orders ./orders
 COPY invoices ./invoices
 COPY devstack ./devstack
+COPY docs/openapi.yaml ./docs/openapi.yaml
 COPY .env.production ./
 RUN pip install . \
     && useradd --system --uid 10001 --no-create-home app

@@ -72,6 +72,8 @@ class Runner:
         log.info("ready: orders on %s, invoices on %s (Redis %s, MongoDB %s); Ctrl-C stops",
                  orders.url, invoices.url, env.get("REDIS_URL", os.environ.get("REDIS_URL")),
                  env.get("MONGO_URL", os.environ.get("MONGO_URL")))
+        if "INVOICES_API_KEY" in env:
+            log.info("invoice writes need: Authorization: Bearer %s", env["INVOICES_API_KEY"])
         while not self.stop_requested.wait(0.5):
             gone = [server.name for server in self.started if not server.running]
             if gone:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import logging
 from typing import Any
 
@@ -125,6 +126,17 @@ class ReadyHandler(JsonHandler):
         self.send_json(200, {"status": "ready"})
 
 
+class OpenApiHandler(JsonHandler):
+    """GET /openapi.yaml: the description of both services (docs/openapi.yaml)."""
+
+    document = (importlib.resources.files("servicekit") / "openapi.yaml").read_bytes()
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/yaml; charset=UTF-8")
+        self.finish(self.document)
+
+
 def common_routes(mongo: Any, redis: Any) -> list[tuple[str, type, dict[str, Any]]]:
     return [(r"/health", HealthHandler, {}), (r"/ping", PingHandler, {}),
-            (r"/ready", ReadyHandler, {"mongo": mongo, "redis": redis})]
+            (r"/ready", ReadyHandler, {"mongo": mongo, "redis": redis}),
+            (r"/openapi.yaml", OpenApiHandler, {})]

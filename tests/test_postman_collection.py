@@ -6,25 +6,11 @@ import json
 import re
 from pathlib import Path
 
-from tornado.web import Application, RequestHandler
-
+from tests.routes import served_routes
 from tests.stack import Stack
 
 COLLECTION = Path(__file__).parent.parent / "docs" / "distributed-lock.postman_collection.json"
-METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 BASES = {"{{baseUrl}}": "orders", "{{invoicesUrl}}": "invoices"}
-
-
-def served_routes(service: str, app: Application) -> set[tuple[str, str, str]]:
-    routes = set()
-    for rule in app.wildcard_router.rules:
-        pattern = rule.matcher.regex.pattern.rstrip("$")
-        path = re.sub(r"\([^)]*\)", "{id}", pattern)
-        handler = rule.target
-        for method in METHODS:
-            if getattr(handler, method.lower()) is not getattr(RequestHandler, method.lower()):
-                routes.add((service, method, path))
-    return routes
 
 
 def collection_routes() -> set[tuple[str, str, str]]:
