@@ -12,6 +12,7 @@ from tornado.ioloop import IOLoop
 
 from devstack import MongoServer, RedisServer
 from servicekit.settings import Settings
+from orders.repair import Repairer
 from tests.stack import Stack, call
 
 LATER = "2030-01-01T00:00:00Z"
@@ -76,6 +77,7 @@ async def test_a_frozen_redis_gives_503_within_its_timeout(
         assert reply.status in (423, 503), reply.body
         await asyncio.sleep(0.2)
     assert reply.status == 200 and reply.json["quantity"] == 9
+    assert await lock_keys(stack) == [], "no lease left behind"
 
 
 @pytest.mark.gen_test(timeout=40)
@@ -96,3 +98,35 @@ async def test_mongodb_down_gives_503_on_every_route_that_needs_it(
         assert_unavailable(await call(method, url, body), within, started)
     mongo.resume()
     assert (await call("GET", f"{stack.orders_url}/orders/{order['id']}")).json == order
+    assert await lock_keys(stack) == [], "every lease was released"
+
+
+@pytest.mark.gen_test(timeout=40)
+async def test_mongodb_restarted_during_requests_leaves_nothing_half_done(
+        own_stack: tuple[Stack, RedisServer, MongoServer]) -> None:
+    stack, _, mongo = own_stack
+    orders = [await stack.create_order() for _ in range(4)]
+
+    async def update(order: dict) -> int:
+        reply = await call("PATCH", f"{stack.orders_url}/orders/{order['id']}",
+                           {"update_time": LATER, "quantity": 7})
+        return reply.status
+
+    updates = [asyncio.ensure_future(update(order)) for order in orders]
+    await asyncio.sleep(0.01)
+    await IOLoop.current().run_in_executor(None, mongo.restart)
+    statuses = await asyncio.gather(*updates)
+    assert set(statuses) <= {200, 423, 424, 503}, statuses
+    repairer = Repairer(stack.order_service, 100, 0)
+    await repairer.run_once()
+    for order in orders:
+        current = (await call("GET", f"{stack.orders_url}/orders/{order['id']}")).json
+        invoice = await stack.invoice(order["invoice_id"])
+        assert current["total"] == invoice["total"] and current["total"] in (
+            order["total"], 7 * order["value"])
+    assert await lock_keys(stack) == []
+
+
+async def lock_keys(stack: Stack) -> list[bytes]:
+    return [key async for key in stack.lock.redis.scan_iter(
+        f"{stack.settings.lock_prefix}:*:lock:*")]
