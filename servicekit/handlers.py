@@ -45,6 +45,12 @@ class JsonHandler(RequestHandler):
                 raise UnsupportedMediaType("send the body as application/json")
             self.body = jsonio.loads(raw)
 
+    def allowed_methods(self) -> list[str]:
+        """The methods this route has (for the Allow header of a 405)."""
+        return [method for method in ("GET", "POST", "PATCH", "PUT", "DELETE")
+                if getattr(type(self), method.lower()) is not getattr(RequestHandler,
+                                                                     method.lower())]
+
     def authorize(self) -> None:
         """Raise Unauthorized if the caller may not make this request; anyone may, here."""
 
@@ -70,6 +76,8 @@ class JsonHandler(RequestHandler):
             self.set_header("Retry-After", str(retry_after))
         if status == 401:
             self.set_header("WWW-Authenticate", 'Bearer realm="invoices"')
+        if status == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         self.set_status(status)
         body = {"error": code, "message": message, **(error.extra if error else {})}
         self.finish(jsonio.dumps(body))

@@ -37,6 +37,8 @@ async def test_a_method_the_route_lacks_is_405(stack: Stack, method: str, path: 
     reply = await call(method, base + path, raw=b"{}" if method in ("PUT", "POST") else None,
                        headers={"Content-Type": "application/json"})
     assert reply.status == 405 and reply.error == "method_not_allowed"
+    allowed = set(reply.headers["Allow"].split(", "))
+    assert method not in allowed and allowed & {"GET", "POST"}
 
 
 @pytest.mark.gen_test(timeout=20)
