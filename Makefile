@@ -36,7 +36,13 @@ $(VENV)/.dev-installed: setup.cfg pyproject.toml | $(PY)
 run: $(VENV)/.local-installed
 	$(PY) -m devstack $(ARGS)
 
-test: $(VENV)/.dev-installed
+# Newman (tests/test_newman.py) comes from the npm registry, when npm is here.
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --no-audit --no-fund --silent && touch $@; \
+	else echo "npm not found: tests/test_newman.py will be skipped"; fi
+
+test: $(VENV)/.dev-installed node_modules/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
@@ -72,4 +78,4 @@ infra_down:
 	$(COMPOSE) down
 
 clean:
-	rm -rf $(VENV) .data bench-results *.egg-info
+	rm -rf $(VENV) .data bench-results *.egg-info node_modules
