@@ -7,7 +7,7 @@ PY      := $(VENV)/bin/python
 COMPOSE ?= docker-compose
 PROD    := $(COMPOSE) -f docker-compose.production.yml
 
-.PHONY: help run test lint bench bench-lock chaos compose-check build run_prod infra_down_prod \
+.PHONY: help run test lint bench bench-lock demo chaos compose-check build run_prod infra_down_prod \
         infra infra_down clean
 
 help:
@@ -15,6 +15,7 @@ help:
 	@echo "make test             the test suite (real Redis and MongoDB-wire servers)"
 	@echo "make lint             flake8 and mypy"
 	@echo "make bench            benchmarks (side by side, one run)"
+	@echo "make demo             two concurrent updates, told from the services' logs"
 	@echo "make chaos            the naive lock and the fenced one under the same faults"
 	@echo "make infra | infra_down            MongoDB and Redis in docker compose"
 	@echo "make build | run_prod | infra_down_prod   the whole system in docker compose"
@@ -50,6 +51,9 @@ lint: $(VENV)/.dev-installed
 	$(PY) -m mypy
 
 bench: bench-lock
+
+demo: $(VENV)/.local-installed
+	$(PY) -m devstack.demo
 
 chaos: $(VENV)/.local-installed
 	$(PY) -m devstack.chaos $(ARGS)

@@ -63,6 +63,7 @@ class Runner:
         env.setdefault("INVOICES_URL", os.environ.get("INVOICES_URL")
                        or f"http://{host}:{invoices_port}")
         env["PYTHONUNBUFFERED"] = "1"
+        env.setdefault("LOG_FORMAT", os.environ.get("LOG_FORMAT", "text"))
         if not os.environ.get("INVOICES_API_KEY"):
             env["INVOICES_API_KEY"] = secrets.token_urlsafe(32)  # orders and invoices share it
         invoices = Service("invoices", "INVOICES_PORT", env, invoices_port, host, self.args)

@@ -39,6 +39,8 @@ class InvoiceHandlerBase(JsonHandler):
 
 
 class InvoicesHandler(InvoiceHandlerBase):
+    route = "/invoices"
+
     async def post(self) -> None:
         body = validate.object_with(self.body, required=("user_id", "total"), optional=("id",))
         invoice_id = validate.uuid_field(body, "id") if "id" in body else None
@@ -51,6 +53,8 @@ class InvoicesHandler(InvoiceHandlerBase):
 
 
 class InvoiceHandler(InvoiceHandlerBase):
+    route = "/invoices/{id}"
+
     async def get(self, raw_id: str) -> None:
         self.send_json(200, render(await self.service.get(validate.path_id(raw_id))))
 

@@ -13,10 +13,10 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from fencing import FencedLock
-from servicekit import validate
+from servicekit import fenced_write, validate
 from servicekit.errors import LockNotHeld, NotFound, StaleToken, ValidationFailed
 from servicekit.faults import NO_FAULTS, Faults
+from servicekit.observed_lock import ObservedLock
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def resource(invoice_id: str) -> str:
 
 
 class InvoiceService:
-    def __init__(self, store: Any, lock: FencedLock, faults: Faults = NO_FAULTS) -> None:
+    def __init__(self, store: Any, lock: ObservedLock, faults: Faults = NO_FAULTS) -> None:
         self.store = store
         self.lock = lock
         self.faults = faults
@@ -69,7 +69,8 @@ class InvoiceService:
         if doc is None:
             raise await self._refusal(invoice_id, token)
         log.info("invoice %s total=%s accepted with token %s", invoice_id,
-                 Decimal(total_cents).scaleb(-2), token)
+                 Decimal(total_cents).scaleb(-2), token,
+                 extra={"event": "write_accepted", "invoice_id": invoice_id, "token": token})
         await self.faults.point("invoice_after_write")
         return doc
 
@@ -83,7 +84,8 @@ class InvoiceService:
             doc = await self.store.fenced_update(invoice_id, token, {})
         if doc is None:
             raise await self._refusal(invoice_id, token)
-        log.info("invoice %s deleted with token %s", invoice_id, token)
+        log.info("invoice %s deleted with token %s", invoice_id, token,
+                 extra={"event": "write_accepted", "invoice_id": invoice_id, "token": token})
         await self.faults.point("invoice_after_write")
 
     async def _check_holder(self, invoice_id: str, token: int) -> None:
@@ -92,7 +94,10 @@ class InvoiceService:
             refusal = await self._refusal(invoice_id, token)
             if isinstance(refusal, StaleToken | NotFound):
                 raise refusal
-            log.info("invoice %s: token %s refused, Redis holds %s", invoice_id, token, holder)
+            log.info("invoice %s: token %s refused, Redis holds %s", invoice_id, token, holder,
+                     extra={"event": "write_refused", "invoice_id": invoice_id, "token": token,
+                            "outcome": "lock_not_held"})
+            fenced_write.refused(self.store.metrics, "invoices", "lock_not_held")
             raise LockNotHeld(f"the lock of invoice {invoice_id} is not held under token "
                               f"{token}")
 
@@ -102,7 +107,10 @@ class InvoiceService:
             return NotFound(f"no invoice {invoice_id}")
         if token < doc["fence"]:
             log.info("invoice %s: stale token %s refused (accepted %s)", invoice_id, token,
-                     doc["fence"])
+                     doc["fence"], extra={"event": "write_refused", "invoice_id": invoice_id,
+                                          "token": token, "current_token": doc["fence"],
+                                          "outcome": "stale_token"})
+            fenced_write.refused(self.store.metrics, "invoices", "stale_token")
             return StaleToken(f"token {token} is older than {doc['fence']}, the highest "
                               "this invoice accepted", current_token=doc["fence"])
         return LockNotHeld(f"the lock of invoice {invoice_id} is not held under token {token}")

@@ -7,13 +7,17 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from servicekit import fenced_write
+from servicekit.metrics import Metrics
+
 
 class InvoiceStore:
     """Documents: {_id, user_id, total_cents, status, created_us, updated_us, deleted_us,
     fence}; `fence` is the highest token this invoice has accepted."""
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Any, metrics: Metrics | None = None) -> None:
         self.invoices = db["invoices"]
+        self.metrics = metrics
 
     async def create_indexes(self) -> None:
         await self.invoices.create_index("user_id")
@@ -38,7 +42,8 @@ class InvoiceStore:
         query: dict[str, Any] = {"_id": invoice_id, "fence": {"$lte": token}}
         if live_only:
             query["deleted_us"] = None
-        doc: dict | None = await self.invoices.find_one_and_update(
-            query, {"$set": {**changes, "fence": token}},
-            return_document=ReturnDocument.AFTER)
+        doc: dict | None = await fenced_write.observe(
+            self.metrics, "invoices", token, self.invoices.find_one_and_update(
+                query, {"$set": {**changes, "fence": token}},
+                return_document=ReturnDocument.AFTER))
         return doc

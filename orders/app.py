@@ -15,17 +15,21 @@ from orders.repair import Repairer
 from orders.service import OrderService
 from orders.store import OrderStore
 from servicekit.faults import NO_FAULTS, Faults
-from servicekit.handlers import NotFoundHandler, common_routes
+from servicekit.handlers import NotFoundHandler, common_routes, log_request
+from servicekit.metrics import Metrics
+from servicekit.observed_lock import ObservedLock
 from servicekit.server import InFlight, Resources
 from servicekit.settings import Settings
 
 
 def make_app(settings: Settings, mongo: Any, redis: Any, lock: FencedLock) -> Application:
     faults = Faults(settings.faults) if settings.test_mode else NO_FAULTS
-    parts = (OrderStore(mongo[settings.mongo_db]),
+    metrics = Metrics()
+    observed = ObservedLock(lock, metrics)
+    parts = (OrderStore(mongo[settings.mongo_db], metrics),
              InvoicesClient(settings.invoices_url, settings.http_timeout_ms,
                             settings.invoices_api_key),
-             lock, settings.lock_wait_ms, faults)
+             observed, settings.lock_wait_ms, faults)
     service = (NaiveOrderService(*parts, redis=redis, ttl_ms=settings.lock_ttl_ms,
                                  prefix=settings.lock_prefix)
                if settings.unsafe_naive else OrderService(*parts))
@@ -33,7 +37,8 @@ def make_app(settings: Settings, mongo: Any, redis: Any, lock: FencedLock) -> Ap
         [(r"/orders", OrdersHandler, {"service": service}),
          (r"/orders/([^/]+)", OrderHandler, {"service": service}),
          *common_routes(mongo, redis)],
-        default_handler_class=NotFoundHandler, inflight=InFlight(), service=service)
+        default_handler_class=NotFoundHandler, inflight=InFlight(), service=service,
+        metrics=metrics, log_function=log_request)
 
 
 async def build(resources: Resources) -> Application:
@@ -44,6 +49,7 @@ async def build(resources: Resources) -> Application:
     await service.store.create_indexes()
     if settings.repair_interval_ms > 0:
         repairer = Repairer(service, settings.repair_interval_ms,
-                            pending_grace_ms=settings.lock_ttl_ms + settings.http_timeout_ms)
+                            pending_grace_ms=settings.lock_ttl_ms + settings.http_timeout_ms,
+                            metrics=app.settings["metrics"])
         resources.background.append(asyncio.create_task(repairer.run_forever()))
     return app

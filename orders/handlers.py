@@ -16,6 +16,8 @@ class OrderHandlerBase(JsonHandler):
 
 
 class OrdersHandler(OrderHandlerBase):
+    route = "/orders"
+
     async def post(self) -> None:
         body = validate.object_with(self.body, required=("user_id", "item_id", "quantity",
                                                          "value"))
@@ -33,6 +35,8 @@ class OrdersHandler(OrderHandlerBase):
 
 
 class OrderHandler(OrderHandlerBase):
+    route = "/orders/{id}"
+
     async def get(self, raw_id: str) -> None:
         self.send_json(200, render(await self.service.get(validate.path_id(raw_id))))
 

@@ -24,6 +24,7 @@ from typing import Awaitable
 
 from orders.service import OrderService
 from servicekit import validate
+from servicekit.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,9 @@ class PassResult:
 
 class Repairer:
     def __init__(self, service: OrderService, interval_ms: int, pending_grace_ms: int,
-                 batch: int = 100) -> None:
+                 batch: int = 100, metrics: Metrics | None = None) -> None:
         self.service = service
+        self.metrics = metrics
         self.interval = interval_ms / 1000
         self.pending_grace_us = pending_grace_ms * 1000
         self.batch = batch
@@ -52,6 +54,10 @@ class Repairer:
             await self._attempt(result, "settled", self.service.settle(doc["_id"]))
         for doc in await store.stale_pending(now - self.pending_grace_us, self.batch):
             await self._attempt(result, "rolled_back", self.service.roll_back_create(doc))
+        if self.metrics is not None:
+            for kind in ("settled", "rolled_back", "busy", "failed"):
+                if getattr(result, kind):
+                    self.metrics.repairs.labels(kind).inc(getattr(result, kind))
         if result.settled or result.rolled_back or result.failed:
             log.info("repair pass: %s", result)
         return result

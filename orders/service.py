@@ -47,12 +47,13 @@ import hashlib
 import logging
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
-from fencing import FencedLock, Lease
+from fencing import Lease
 from orders.invoices_client import InvoiceCallFailed, InvoicesClient, InvoiceStale
-from servicekit import validate
+from servicekit import fenced_write, validate
 from servicekit.errors import (EventOutdated, IdempotencyKeyReused, InvoiceFailed, Locked,
                                NotFound, OrderDeleted, Unavailable)
 from servicekit.faults import Faults
+from servicekit.observed_lock import ObservedLock
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def request_hash(*parts: object) -> str:
 
 
 class OrderService:
-    def __init__(self, store: Any, invoices: InvoicesClient, lock: FencedLock,
+    def __init__(self, store: Any, invoices: InvoicesClient, lock: ObservedLock,
                  lock_wait_ms: int, faults: Faults) -> None:
         self.store = store
         self.invoices = invoices
@@ -148,7 +149,9 @@ class OrderService:
         created = await self.store.activate(doc["_id"], lease.token)
         if created is None:
             raise InvoiceFailed("the order's creation took too long and was rolled back")
-        log.info("order %s created with invoice %s", created["_id"], created["invoice_id"])
+        log.info("order %s created with invoice %s", created["_id"], created["invoice_id"],
+                 extra={"event": "order_created", "order_id": created["_id"],
+                        "invoice_id": created["invoice_id"], "token": lease.token})
         return created
 
     # -- update and delete -----------------------------------------------------------------
@@ -176,10 +179,13 @@ class OrderService:
             doc = await self.store.fenced_update(order_id, lease.token, changes,
                                                  clear_intent=True)
             if doc is None:
+                fenced_write.refused(self.store.metrics, "orders", "superseded")
                 raise Locked("the lease ran out before the order was written, and a newer "
                              "operation took over; try again")
             log.info("order %s updated with token %s: total %s", order_id, lease.token,
-                     validate.cents_to_decimal(total))
+                     validate.cents_to_decimal(total),
+                     extra={"event": "order_updated", "order_id": order_id,
+                            "invoice_id": order["invoice_id"], "token": lease.token})
             return doc
 
         return await self._fenced(order_id, under)
@@ -200,7 +206,9 @@ class OrderService:
             await self.faults.point("after_invoice_write")
             await self.faults.point("before_order_commit")
             await self._commit_delete(order_id, lease)
-            log.info("order %s deleted with token %s", order_id, lease.token)
+            log.info("order %s deleted with token %s", order_id, lease.token,
+                     extra={"event": "order_deleted", "order_id": order_id,
+                            "invoice_id": order["invoice_id"], "token": lease.token})
 
         await self._fenced(order_id, under)
 
@@ -260,7 +268,9 @@ class OrderService:
             raise Locked(f"order {order_id} is being changed by another request")
         log.warning("order %s: interrupted %s of token %s %s with token %s", order_id,
                     intent["op"], intent["token"],
-                    "rolled back" if intent["op"] == "update" else "completed", lease.token)
+                    "rolled back" if intent["op"] == "update" else "completed", lease.token,
+                    extra={"event": "intent_settled", "order_id": order_id,
+                           "invoice_id": order["invoice_id"], "token": lease.token})
         return dict(doc)
 
     # -- private ---------------------------------------------------------------------------
@@ -269,6 +279,7 @@ class OrderService:
         intent = {"op": op, **changes, "at_us": validate.now_micros(),
                   "expires_us": validate.now_micros() + int(lease.remaining() * 1_000_000)}
         if await self.store.record_intent(order_id, lease.token, intent) is None:
+            fenced_write.refused(self.store.metrics, "orders", "superseded")
             raise Locked("the lease ran out before the change began, and a newer operation "
                          "took over; try again")
         await self.faults.point("after_intent")
@@ -301,6 +312,7 @@ class OrderService:
             doc = await self.store.fenced_update(order_id, lease.token, {}, live_only=False,
                                                  clear_intent=True)
         if doc is None:
+            fenced_write.refused(self.store.metrics, "orders", "superseded")
             raise Locked("the lease ran out before the order was written, and a newer "
                          "operation took over; try again")
         return dict(doc)

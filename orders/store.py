@@ -7,6 +7,9 @@ from typing import Any
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from servicekit import fenced_write
+from servicekit.metrics import Metrics
+
 
 class OrderStore:
     """Documents: {_id, user_id, item_id, invoice_id, quantity, value_cents, total_cents,
@@ -22,8 +25,9 @@ class OrderStore:
          update_us, at_us, expires_us}
     """
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Any, metrics: Metrics | None = None) -> None:
         self.orders = db["orders"]
+        self.metrics = metrics
 
     async def create_indexes(self) -> None:
         await self.orders.create_index("idempotency_key", unique=True, sparse=True)
@@ -73,8 +77,9 @@ class OrderStore:
         update: dict[str, Any] = {"$set": {**changes, "fence": token}}
         if clear_intent:
             update["$unset"] = {"intent": ""}
-        doc: dict | None = await self.orders.find_one_and_update(
-            query, update, return_document=ReturnDocument.AFTER)
+        doc: dict | None = await fenced_write.observe(
+            self.metrics, "orders", token, self.orders.find_one_and_update(
+                query, update, return_document=ReturnDocument.AFTER))
         return doc
 
     async def record_intent(self, order_id: str, token: int, intent: dict) -> dict | None:

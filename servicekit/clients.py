@@ -36,11 +36,11 @@ def make_lock(settings: Settings, redis: Any) -> FencedLock:
 def unavailable(exc: BaseException) -> Unavailable | None:
     """The Unavailable error a dependency's failure means, or None if it is not one."""
     if isinstance(exc, LockError) and not isinstance(exc, Unavailable):
-        return Unavailable(f"the lock service is unavailable: {exc}")
+        return Unavailable(f"the lock service is unavailable: {exc}", dependency="redis")
     if isinstance(exc, RedisError):
-        return Unavailable("Redis is unavailable")
+        return Unavailable("Redis is unavailable", dependency="redis")
     if isinstance(exc, ConnectionFailure) or (isinstance(exc, PyMongoError) and exc.timeout):
-        return Unavailable("MongoDB is unavailable")
+        return Unavailable("MongoDB is unavailable", dependency="mongodb")
     return None
 
 

@@ -110,7 +110,9 @@ class FencingTokenRequired(ServiceError):
 
 
 class Unavailable(ServiceError):
-    pass
+    def __init__(self, message: str, dependency: str = "") -> None:
+        super().__init__(message)
+        self.dependency = dependency  # for metrics; not part of the answer
 
 
 RETRY_AFTER_SECONDS = 1

@@ -6,14 +6,17 @@ import importlib.resources
 import logging
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tornado.web import HTTPError, RequestHandler
 
 from servicekit import jsonio
 from servicekit.clients import ping_mongo, ping_redis, unavailable
+from servicekit.metrics import Metrics
 from servicekit.errors import (MethodNotAllowed, NotFound, PayloadTooLarge, ServiceError,
                                UnsupportedMediaType, describe)
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("access")
 
 MAX_BODY_BYTES = 64 * 1024
 _BODY_METHODS = ("POST", "PATCH", "PUT")
@@ -28,6 +31,7 @@ class JsonHandler(RequestHandler):
 
     body: Any = None
     _counted = False
+    route = "unmatched"  # the route's pattern, for metrics and logs
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -47,9 +51,9 @@ class JsonHandler(RequestHandler):
 
     def allowed_methods(self) -> list[str]:
         """The methods this route has (for the Allow header of a 405)."""
+        base = RequestHandler
         return [method for method in ("GET", "POST", "PATCH", "PUT", "DELETE")
-                if getattr(type(self), method.lower()) is not getattr(RequestHandler,
-                                                                     method.lower())]
+                if getattr(type(self), method.lower()) is not getattr(base, method.lower())]
 
     def authorize(self) -> None:
         """Raise Unauthorized if the caller may not make this request; anyone may, here."""
@@ -57,6 +61,11 @@ class JsonHandler(RequestHandler):
     def on_finish(self) -> None:
         if self._counted:
             self.application.settings["inflight"].leave()
+        metrics: Metrics | None = self.application.settings.get("metrics")
+        if metrics is not None:
+            method, status = self.request.method or "", str(self.get_status())
+            metrics.http_requests.labels(self.route, method, status).inc()
+            metrics.http_duration.labels(self.route, method).observe(self.request.request_time())
 
     def send_json(self, status: int, value: Any) -> None:
         self.set_status(status)
@@ -97,6 +106,9 @@ class JsonHandler(RequestHandler):
         if isinstance(exc, ServiceError):
             return exc
         if exc is not None and (dependency := unavailable(exc)) is not None:
+            metrics = self.application.settings.get("metrics")
+            if metrics is not None:
+                metrics.dependency_errors.labels(dependency.dependency or "unknown").inc()
             return dependency
         if status_code == 405:
             return MethodNotAllowed(f"{self.request.method} is not allowed here")
@@ -114,16 +126,22 @@ class NotFoundHandler(JsonHandler):
 
 
 class HealthHandler(JsonHandler):
+    route = "/health"
+
     def get(self) -> None:
         self.send_json(200, {"status": "ok"})
 
 
 class PingHandler(JsonHandler):
+    route = "/ping"
+
     def get(self) -> None:
         self.send_json(200, {"message": "pong"})
 
 
 class ReadyHandler(JsonHandler):
+    route = "/ready"
+
     def initialize(self, mongo: Any, redis: Any) -> None:
         self.mongo = mongo
         self.redis = redis
@@ -137,6 +155,7 @@ class ReadyHandler(JsonHandler):
 class OpenApiHandler(JsonHandler):
     """GET /openapi.yaml: the description of both services (docs/openapi.yaml)."""
 
+    route = "/openapi.yaml"
     document = (importlib.resources.files("servicekit") / "openapi.yaml").read_bytes()
 
     def get(self) -> None:
@@ -144,7 +163,29 @@ class OpenApiHandler(JsonHandler):
         self.finish(self.document)
 
 
+class MetricsHandler(JsonHandler):
+    """GET /metrics: this instance's metrics in Prometheus text format."""
+
+    route = "/metrics"
+
+    def get(self) -> None:
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.finish(generate_latest(self.application.settings["metrics"].registry))
+
+
 def common_routes(mongo: Any, redis: Any) -> list[tuple[str, type, dict[str, Any]]]:
     return [(r"/health", HealthHandler, {}), (r"/ping", PingHandler, {}),
             (r"/ready", ReadyHandler, {"mongo": mongo, "redis": redis}),
-            (r"/openapi.yaml", OpenApiHandler, {})]
+            (r"/openapi.yaml", OpenApiHandler, {}), (r"/metrics", MetricsHandler, {})]
+
+
+def log_request(handler: RequestHandler) -> None:
+    """The access log: one line per request, with route, status and duration."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    duration_ms = round(handler.request.request_time() * 1000, 2)
+    access_log.log(level, "%s %s %s %.1f ms", status, handler.request.method,
+                   handler.request.uri, duration_ms,
+                   extra={"event": "request", "route": getattr(handler, "route", None),
+                          "method": handler.request.method, "status": status,
+                          "duration_ms": duration_ms})

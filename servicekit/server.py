@@ -19,7 +19,9 @@ from tornado.web import Application
 
 from fencing import FencedLock
 from servicekit.clients import make_lock, make_mongo, make_redis
+from servicekit.logs import configure_logging
 from servicekit.settings import Settings, SettingsError, load_settings
+from servicekit.tracing import setup_tracing
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +83,6 @@ class Resources:
 AppFactory = Callable[[Resources], Awaitable[Application]]
 
 
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
 async def serve(name: str, port_of: Callable[[Settings], int], factory: AppFactory,
                 settings: Settings) -> None:
     resources = Resources.open(settings)
@@ -114,9 +111,10 @@ async def serve(name: str, port_of: Callable[[Settings], int], factory: AppFacto
 
 def main(name: str, port_of: Callable[[Settings], int], factory: AppFactory) -> None:
     """Entry point of `python -m <service>`."""
-    configure_logging()
     try:
         settings = load_settings(sys.argv[1:])
     except SettingsError as exc:
         sys.exit(f"{name}: bad setting: {exc}")
+    configure_logging(name, port_of(settings))
+    setup_tracing(name)
     asyncio.run(serve(name, port_of, factory, settings))
