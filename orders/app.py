@@ -9,7 +9,7 @@ from tornado.web import Application
 
 from fencing import FencedLock
 from orders.handlers import OrderHandler, OrdersHandler
-from orders.invoices_client import InvoicesClient
+from orders.invoices_client import InvoicesClient, use_http_client
 from orders.naive import NaiveOrderService
 from orders.repair import Repairer
 from orders.service import OrderService
@@ -44,6 +44,7 @@ def make_app(settings: Settings, mongo: Any, redis: Any, lock: FencedLock) -> Ap
 async def build(resources: Resources) -> Application:
     """make_app, the indexes created at start-up, and the repairer started."""
     settings = resources.settings
+    use_http_client(settings.http_client)
     app = make_app(settings, resources.mongo, resources.redis, resources.lock)
     service = app.settings["service"]
     await service.store.create_indexes()

@@ -11,6 +11,11 @@ from servicekit import jsonio, validate
 
 log = logging.getLogger(__name__)
 
+# libcurl's errors that mean the request never left. Only "could not resolve": libcurl
+# retries a request by itself on a fresh connection when a kept-alive one dies, so a
+# "could not connect" (7) may follow a first attempt that reached invoices and applied.
+CURL_NOT_SENT = (6,)
+
 
 class InvoiceCallFailed(Exception):
     """The invoice service did not do what was asked (any answer but success, or none).
@@ -35,6 +40,26 @@ class InvoiceStale(InvoiceCallFailed):
     @property
     def current_token(self) -> int:
         return int(self.body.get("current_token", 0))
+
+
+def use_http_client(kind: str, max_clients: int = 64) -> str:
+    """Choose the process's Tornado HTTP client; "curl" keeps connections to invoices alive.
+
+    Falls back to Tornado's own client, with a warning, where pycurl is missing.
+    """
+    if kind == "curl":
+        try:
+            import pycurl  # noqa: F401
+        except ImportError:
+            log.warning("HTTP_CLIENT=curl but pycurl is not installed: using Tornado's own "
+                        "client (a new connection per call)")
+            kind = "simple"
+    if kind == "curl":
+        AsyncHTTPClient.configure("tornado.curl_httpclient.CurlAsyncHTTPClient",
+                                  max_clients=max_clients)
+    else:
+        AsyncHTTPClient.configure(None, max_clients=max_clients)
+    return kind
 
 
 class InvoicesClient:
@@ -66,7 +91,13 @@ class InvoicesClient:
                 connect_timeout=self.timeout, request_timeout=self.timeout, raise_error=False)
         except ConnectionRefusedError as exc:
             raise InvoiceCallFailed(f"{method} {path}: invoices refused the connection") from exc
-        except (HTTPClientError, OSError, TimeoutError) as exc:
+        except HTTPClientError as exc:
+            if getattr(exc, "errno", None) in CURL_NOT_SENT:
+                raise InvoiceCallFailed(f"{method} {path}: could not connect to invoices: "
+                                        f"{exc}") from exc
+            raise InvoiceCallFailed(f"{method} {path}: no answer from invoices: {exc}",
+                                    maybe_applied=True) from exc
+        except (OSError, TimeoutError) as exc:
             raise InvoiceCallFailed(f"{method} {path}: no answer from invoices: {exc}",
                                     maybe_applied=True) from exc
         if response.code < 300:

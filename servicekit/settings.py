@@ -20,6 +20,9 @@ LOCK_PREFIX            fencing                     prefix of every lock key in R
 MONGO_TIMEOUT_MS       5000                        bound on each MongoDB operation
 REDIS_TIMEOUT_MS       2000                        bound on each Redis call
 HTTP_TIMEOUT_MS        5000                        bound on each call from orders to invoices
+HTTP_CLIENT            curl                        orders' HTTP client to invoices: curl (pycurl,
+                                                   keeps connections alive) or simple (Tornado's
+                                                   own, a new connection per call)
 SHUTDOWN_GRACE_MS      10000                       how long a stopping instance lets requests finish
 INVOICES_API_KEY       (unset)                     shared secret: invoices accepts writes only with
                                                    "Authorization: Bearer <key>", orders sends it;
@@ -66,6 +69,7 @@ class Settings:
     mongo_timeout_ms: int = 5_000
     redis_timeout_ms: int = 2_000
     http_timeout_ms: int = 5_000
+    http_client: str = "curl"
     shutdown_grace_ms: int = 10_000
     repair_interval_ms: int = 5_000
     invoices_api_key: str = ""
@@ -104,6 +108,14 @@ def _url(*schemes: str) -> Callable[[str], str]:
     return check
 
 
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if text not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return text
+    return check
+
+
 # variable -> (field, cast)
 _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "ORDERS_PORT": ("orders_port", _port),
@@ -119,6 +131,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "MONGO_TIMEOUT_MS": ("mongo_timeout_ms", _positive),
     "REDIS_TIMEOUT_MS": ("redis_timeout_ms", _positive),
     "HTTP_TIMEOUT_MS": ("http_timeout_ms", _positive),
+    "HTTP_CLIENT": ("http_client", _one_of("curl", "simple")),
     "SHUTDOWN_GRACE_MS": ("shutdown_grace_ms", _non_negative),
     "REPAIR_INTERVAL_MS": ("repair_interval_ms", _non_negative),
     "INVOICES_API_KEY": ("invoices_api_key", str),

@@ -88,7 +88,8 @@ def service_settings(mongo_url: str, redis_url: str, unique_name: str) -> Settin
     """Settings of both services with a database and key prefix of the test's own."""
     return Settings(mongo_url=mongo_url, redis_url=redis_url, mongo_db=unique_name,
                     lock_prefix=unique_name, lock_ttl_ms=3_000, mongo_timeout_ms=2_000,
-                    redis_timeout_ms=1_000, http_timeout_ms=2_000, repair_interval_ms=0)
+                    redis_timeout_ms=1_000, http_timeout_ms=2_000, repair_interval_ms=0,
+                    http_client="simple")
 
 
 @pytest.fixture

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import Awaitable, Callable
 
 import pytest
+from tornado.httpclient import AsyncHTTPClient
 
 from tests.stack import ITEM, USER, Stack, call
 
@@ -238,3 +240,27 @@ async def test_when_invoices_is_down_update_and_delete_are_424_and_change_nothin
         assert reply.status == 424 and reply.error == "invoice_failed", method
     assert (await call("GET", order_url(stack, order))).json == order
     assert await stack.lock.holder(f"order:{order['id']}") is None, "the lease was released"
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_with_the_curl_client_an_unreachable_invoices_leaves_a_delete_unconfirmed(
+        make_stack: Callable[..., Awaitable[Stack]]) -> None:
+    """libcurl retries by itself on a fresh connection when a kept-alive one died, so even
+    "could not connect" may follow an attempt that landed: a delete answers 503 and keeps
+    its intent for the repairer (which completes it), an update answers 424."""
+    try:
+        stack = await make_stack(http_client="curl")
+        order, updated = await stack.create_order(), await stack.create_order()
+        invoices_server = stack.servers[0]
+        invoices_server.stop()
+        await invoices_server.close_all_connections()
+        change = {"update_time": LATER, "quantity": 5}
+        reply = await call("PATCH", order_url(stack, updated), change)
+        assert reply.status == 424 and reply.error == "invoice_failed", reply.body
+        reply = await call("DELETE", order_url(stack, order))
+        assert reply.status == 503 and reply.error == "unavailable", reply.body
+        assert (await call("GET", order_url(stack, order))).json == order
+        stored = await stack.db["orders"].find_one({"_id": order["id"]})
+        assert stored["intent"]["op"] == "delete"
+    finally:
+        AsyncHTTPClient.configure(None)
