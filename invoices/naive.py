@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ReturnDocument
-
 from invoices.service import InvoiceService
 from servicekit import validate
 from servicekit.errors import LockNotHeld, NotFound
+from servicekit.fenced_write import update_then_read
 from servicekit.naive import naive_key
 
 
@@ -37,8 +36,8 @@ class NaiveInvoiceService(InvoiceService):
             raise LockNotHeld(f"no lock on invoice {invoice_id}")
 
     async def _write(self, invoice_id: str, changes: dict) -> dict:
-        doc: dict | None = await self.store.invoices.find_one_and_update(
-            {"_id": invoice_id}, {"$set": changes}, return_document=ReturnDocument.AFTER)
+        doc = await update_then_read(self.store.invoices, {"_id": invoice_id},
+                                     {"$set": changes})
         if doc is None:
             raise NotFound(f"no invoice {invoice_id}")
         await self.faults.point("invoice_after_write")

@@ -4,7 +4,8 @@ A write carrying token T is accepted when Redis holds the invoice's lock under
 T (else 409 lock_not_held) and the invoice has accepted no token above T (else
 409 stale_token, with the invoice's token, so the caller can pass it as
 `floor` and heal after Redis lost its counter). The second check rides on the
-write itself: one find_one_and_update whose filter carries it.
+write itself: one conditional update whose filter carries it
+(`servicekit.fenced_write.update_then_read`).
 """
 
 from __future__ import annotations

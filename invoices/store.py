@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from servicekit import fenced_write
@@ -42,8 +41,6 @@ class InvoiceStore:
         query: dict[str, Any] = {"_id": invoice_id, "fence": {"$lte": token}}
         if live_only:
             query["deleted_us"] = None
-        doc: dict | None = await fenced_write.observe(
-            self.metrics, "invoices", token, self.invoices.find_one_and_update(
-                query, {"$set": {**changes, "fence": token}},
-                return_document=ReturnDocument.AFTER))
-        return doc
+        return await fenced_write.observe(
+            self.metrics, "invoices", token, fenced_write.update_then_read(
+                self.invoices, query, {"$set": {**changes, "fence": token}}))

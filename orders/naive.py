@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ReturnDocument
-
 from orders.invoices_client import InvoiceCallFailed
 from orders.service import OrderService
 from servicekit.errors import EventOutdated, InvoiceFailed, Locked, OrderDeleted
+from servicekit.fenced_write import update_then_read
 from servicekit.naive import naive_key
 
 
@@ -50,12 +49,10 @@ class NaiveOrderService(OrderService):
             await self._invoice(self.invoices.update_total(order["invoice_id"], 1, total))
             await self.faults.point("after_invoice_write")
             await self.faults.point("before_order_commit")
-            doc: dict = await self.store.orders.find_one_and_update(
-                {"_id": order_id}, {"$set": {
-                    "quantity": new_quantity, "value_cents": new_value, "total_cents": total,
-                    "status": "updated", "updated_us": update_us}},
-                return_document=ReturnDocument.AFTER)
-            return doc
+            doc = await update_then_read(self.store.orders, {"_id": order_id}, {"$set": {
+                "quantity": new_quantity, "value_cents": new_value, "total_cents": total,
+                "status": "updated", "updated_us": update_us}})
+            return doc or order
         finally:
             await self.redis.delete(*keys)
 

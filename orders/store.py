@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from servicekit import fenced_write
@@ -53,11 +53,9 @@ class OrderStore:
 
     async def activate(self, order_id: str, token: int) -> dict | None:
         """Pending -> created, once its invoice exists; None if it was rolled back."""
-        doc: dict | None = await self.orders.find_one_and_update(
-            {"_id": order_id, "status": "pending", "fence": {"$lte": token}},
-            {"$set": {"status": "created", "fence": token}},
-            return_document=ReturnDocument.AFTER)
-        return doc
+        return await fenced_write.update_then_read(
+            self.orders, {"_id": order_id, "status": "pending", "fence": {"$lte": token}},
+            {"$set": {"status": "created", "fence": token}})
 
     async def discard_pending(self, order_id: str, token: int | None = None) -> None:
         query: dict[str, Any] = {"_id": order_id, "status": "pending"}
@@ -77,10 +75,9 @@ class OrderStore:
         update: dict[str, Any] = {"$set": {**changes, "fence": token}}
         if clear_intent:
             update["$unset"] = {"intent": ""}
-        doc: dict | None = await fenced_write.observe(
-            self.metrics, "orders", token, self.orders.find_one_and_update(
-                query, update, return_document=ReturnDocument.AFTER))
-        return doc
+        return await fenced_write.observe(
+            self.metrics, "orders", token,
+            fenced_write.update_then_read(self.orders, query, update))
 
     async def record_intent(self, order_id: str, token: int, intent: dict) -> dict | None:
         """Record what the holder of `token` is about to do; None if a newer token wrote."""

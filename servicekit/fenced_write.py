@@ -7,7 +7,7 @@ knows why: `stale_token`, `lock_not_held` (invoices) or `superseded` (orders).
 
 from __future__ import annotations
 
-from typing import Awaitable, TypeVar
+from typing import Any, Awaitable, TypeVar
 
 from opentelemetry import trace
 
@@ -27,6 +27,22 @@ async def observe(metrics: Metrics | None, store: str, token: int,
         if doc is not None and metrics is not None:
             metrics.fenced_writes.labels(store, "accepted").inc()
         return doc
+
+
+async def update_then_read(collection: Any, query: dict, update: dict) -> dict | None:
+    """One conditional `update_one` (the token check and the write in one atomic
+    operation), then the document read back by `_id` if it matched; None if not.
+
+    Not `find_one_and_update`: SecantusDB, the embedded MongoDB-wire server, scans
+    the whole collection for findAndModify (2 ms at 300 documents, 14 ms at 3,000)
+    while `update_one` and `find_one` by `_id` stay under 1 ms. The read-back runs
+    under the writer's lease, so it sees the write it follows.
+    """
+    result = await collection.update_one(query, update)
+    if result.matched_count == 0:
+        return None
+    doc: dict | None = await collection.find_one({"_id": query["_id"]})
+    return doc
 
 
 def refused(metrics: Metrics | None, store: str, reason: str) -> None:
