@@ -176,12 +176,15 @@ class OrderService:
             await self.faults.point("after_invoice_write")
             await self._renew_if_short(lease)
             await self.faults.point("before_order_commit")
-            doc = await self.store.fenced_update(order_id, lease.token, changes,
-                                                 clear_intent=True)
-            if doc is None:
+            if not await self.store.fenced_set(order_id, lease.token, changes,
+                                               clear_intent=True):
                 fenced_write.refused(self.store.metrics, "orders", "superseded")
                 raise Locked("the lease ran out before the order was written, and a newer "
                              "operation took over; try again")
+            # Under the lease nothing else wrote since `order` was read: the order now
+            # is that one with our changes (no read-back needed).
+            doc = {key: value for key, value in order.items() if key != "intent"}
+            doc.update(changes, fence=lease.token)
             log.info("order %s updated with token %s: total %s", order_id, lease.token,
                      validate.cents_to_decimal(total),
                      extra={"event": "order_updated", "order_id": order_id,
@@ -278,7 +281,7 @@ class OrderService:
     async def _record_intent(self, order_id: str, lease: Lease, op: str, changes: dict) -> None:
         intent = {"op": op, **changes, "at_us": validate.now_micros(),
                   "expires_us": validate.now_micros() + int(lease.remaining() * 1_000_000)}
-        if await self.store.record_intent(order_id, lease.token, intent) is None:
+        if not await self.store.record_intent(order_id, lease.token, intent):
             fenced_write.refused(self.store.metrics, "orders", "superseded")
             raise Locked("the lease ran out before the change began, and a newer operation "
                          "took over; try again")

@@ -67,7 +67,23 @@ class OrderStore:
                             live_only: bool = True, clear_intent: bool = False) -> dict | None:
         """Apply `changes` and raise the fence to `token`, in one operation, only if no
         higher token was accepted (and, with live_only, the order is not deleted).
-        With clear_intent, the intent goes in the same write."""
+        With clear_intent, the intent goes in the same write. The order as written, or
+        None if refused."""
+        query, update = self._fenced(order_id, token, changes, live_only, clear_intent)
+        return await fenced_write.observe(
+            self.metrics, "orders", token,
+            fenced_write.update_then_read(self.orders, query, update))
+
+    async def fenced_set(self, order_id: str, token: int, changes: dict,
+                         live_only: bool = True, clear_intent: bool = False) -> bool:
+        """As fenced_update, without reading the order back: True if written."""
+        query, update = self._fenced(order_id, token, changes, live_only, clear_intent)
+        return await fenced_write.observe(self.metrics, "orders", token,
+                                          fenced_write.update(self.orders, query, update))
+
+    @staticmethod
+    def _fenced(order_id: str, token: int, changes: dict, live_only: bool,
+                clear_intent: bool) -> tuple[dict, dict]:
         query: dict[str, Any] = {"_id": order_id, "fence": {"$lte": token},
                                  "status": {"$ne": "pending"}}
         if live_only:
@@ -75,14 +91,12 @@ class OrderStore:
         update: dict[str, Any] = {"$set": {**changes, "fence": token}}
         if clear_intent:
             update["$unset"] = {"intent": ""}
-        return await fenced_write.observe(
-            self.metrics, "orders", token,
-            fenced_write.update_then_read(self.orders, query, update))
+        return query, update
 
-    async def record_intent(self, order_id: str, token: int, intent: dict) -> dict | None:
-        """Record what the holder of `token` is about to do; None if a newer token wrote."""
-        return await self.fenced_update(order_id, token, {"intent": {**intent, "token": token}},
-                                        live_only=intent["op"] == "update")
+    async def record_intent(self, order_id: str, token: int, intent: dict) -> bool:
+        """Record what the holder of `token` is about to do; False if a newer token wrote."""
+        return await self.fenced_set(order_id, token, {"intent": {**intent, "token": token}},
+                                     live_only=intent["op"] == "update")
 
     async def give_up_intent(self, order_id: str, token: int) -> None:
         """Hand this token's intent to the repairer at once (it rolls it back)."""

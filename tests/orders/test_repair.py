@@ -45,7 +45,7 @@ async def cut_off(stack: Stack, order: dict, op: str, invoice_written: bool) -> 
     else:
         changes = {"status": "deleted", "deleted_us": 1_800_000_000_000_000}
     intent = {"op": op, **changes, "at_us": validate.now_micros(), "expires_us": 0}
-    assert await service.store.record_intent(order["id"], lease.token, intent) is not None
+    assert await service.store.record_intent(order["id"], lease.token, intent)
     if invoice_written and op == "update":
         await service.invoices.update_total(order["invoice_id"], lease.token, 5250)
     elif invoice_written:
