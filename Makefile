@@ -7,7 +7,7 @@ PY      := $(VENV)/bin/python
 COMPOSE ?= docker-compose
 PROD    := $(COMPOSE) -f docker-compose.production.yml
 
-.PHONY: help run test lint bench bench-lock demo chaos compose-check build run_prod infra_down_prod \
+.PHONY: help run test lint bench bench-lock bench-http demo chaos compose-check build run_prod infra_down_prod \
         infra infra_down clean
 
 help:
@@ -50,7 +50,14 @@ lint: $(VENV)/.dev-installed
 	$(PY) -m flake8 fencing orders invoices servicekit devstack benchmarks tests
 	$(PY) -m mypy
 
-bench: bench-lock
+$(VENV)/.bench-installed: setup.cfg pyproject.toml | $(VENV)/.dev-installed
+	$(PY) -m pip install -q -e '.[dev,bench]' --config-settings editable_mode=compat
+	touch $@
+
+bench: bench-lock bench-http
+
+bench-http: $(VENV)/.bench-installed
+	$(PY) -m benchmarks.http
 
 demo: $(VENV)/.local-installed
 	$(PY) -m devstack.demo

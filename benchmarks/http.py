@@ -17,7 +17,7 @@ Scenarios:
 - scale-out: 1, 2 and 4 orders instances on the same updates;
 - where the time of one update goes, from trace spans (in-process, traced).
 
-Prints a table, writes bench-results/http.json and docs/benchmarks/http.png.
+Prints a table, writes docs/benchmarks/http.json and docs/benchmarks/http.png.
 """
 
 from __future__ import annotations
@@ -421,7 +421,7 @@ def plot(cells: list[Cell], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="per cell and round")
-    parser.add_argument("--json", default="bench-results/http.json")
+    parser.add_argument("--json", default="docs/benchmarks/http.json")
     parser.add_argument("--plot", default="docs/benchmarks/http.png")
     args = parser.parse_args()
     AsyncHTTPClient.configure("tornado.curl_httpclient.CurlAsyncHTTPClient", max_clients=128)
