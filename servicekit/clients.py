@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis.asyncio as aredis
+from redis.asyncio.cluster import RedisCluster
 from pymongo import AsyncMongoClient
 from pymongo.errors import ConnectionFailure, PyMongoError
 from redis.exceptions import RedisError
@@ -24,7 +25,12 @@ def make_mongo(settings: Settings) -> AsyncMongoClient:
 
 
 def make_redis(settings: Settings) -> Any:
+    """A Redis client, or a RedisCluster one with REDIS_CLUSTER=1: the lock's keys carry a
+    hash tag, so each acquisition's keys sit in one slot (see fencing.keys)."""
     timeout = settings.redis_timeout_ms / 1000
+    if settings.redis_cluster:
+        return RedisCluster.from_url(settings.redis_url, socket_timeout=timeout,
+                                     socket_connect_timeout=timeout)
     return aredis.Redis.from_url(settings.redis_url, socket_timeout=timeout,
                                  socket_connect_timeout=timeout, health_check_interval=30)
 

@@ -12,6 +12,8 @@ MONGO_URL              mongodb://127.0.0.1:27017   MongoDB connection string (TL
                                                    pass through unchanged)
 MONGO_DB               distributed_lock            database name
 REDIS_URL              redis://127.0.0.1:6379/0    Redis connection string (rediss:// for TLS)
+REDIS_CLUSTER          (unset)                     "1": REDIS_URL names a node of a Redis Cluster
+                                                   (redis-py's RedisCluster discovers the rest)
 INVOICES_URL           http://127.0.0.1:3001       base URL orders uses to reach invoices
 LOCK_TTL_MS            10000                       lock lease time
 LOCK_WAIT_MS           0                           how long an update waits for a busy lock
@@ -62,6 +64,7 @@ class Settings:
     mongo_url: str = "mongodb://127.0.0.1:27017"
     mongo_db: str = "distributed_lock"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_cluster: bool = False
     invoices_url: str = "http://127.0.0.1:3001"
     lock_ttl_ms: int = 10_000
     lock_wait_ms: int = 0
@@ -124,6 +127,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "MONGO_URL": ("mongo_url", _url("mongodb", "mongodb+srv")),
     "MONGO_DB": ("mongo_db", str),
     "REDIS_URL": ("redis_url", _url("redis", "rediss", "unix")),
+    "REDIS_CLUSTER": ("redis_cluster", lambda text: text == "1"),
     "INVOICES_URL": ("invoices_url", _url("http", "https")),
     "LOCK_TTL_MS": ("lock_ttl_ms", _positive),
     "LOCK_WAIT_MS": ("lock_wait_ms", _non_negative),

@@ -1,0 +1,130 @@
+"""The lock on a real Redis Cluster (three masters from the same redis-server binary).
+
+Every acquisition's keys and its token counter carry one hash tag, so they sit
+in one slot and the multi-key Lua scripts run as on a single server. The
+counter is kept per tag: a resource always maps to the same tag (its own
+`{...}`, or the prefix), so the tokens one resource sees only grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any, Iterator
+
+import pytest
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from tornado.ioloop import IOLoop
+
+from devstack import RedisCluster
+from fencing import FencedLock
+from fencing.keys import hash_tag
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RedisCluster]:
+    with RedisCluster() as running:
+        yield running
+
+
+@pytest.fixture
+def cluster_lock(io_loop: IOLoop, cluster: RedisCluster,
+                 unique_name: str) -> Iterator[FencedLock]:
+    client: Any = AsyncRedisCluster.from_url(cluster.url, socket_timeout=2.0,
+                                             socket_connect_timeout=2.0)
+    lock = FencedLock(client, ttl_ms=3_000, prefix=unique_name)
+    yield lock
+    io_loop.run_sync(lock.close)
+    io_loop.run_sync(client.aclose)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_order_and_its_invoice_are_taken_all_or_nothing_on_a_cluster(
+        cluster_lock: FencedLock) -> None:
+    lease = await cluster_lock.acquire("order:1", "invoice:1")
+    assert lease is not None
+    assert await cluster_lock.acquire("invoice:1", "order:2") is None
+    assert await cluster_lock.holder("order:2") is None, "nothing taken by the failed try"
+    assert await cluster_lock.release(lease)
+    again = await cluster_lock.acquire("invoice:1", "order:2")
+    assert again is not None and again.token == lease.token + 1, "no token spent on failure"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_each_tag_has_its_own_counter_and_tokens_only_grow_per_resource(
+        cluster_lock: FencedLock) -> None:
+    resources = [f"{{shop-{n}}}:order:{n}" for n in range(12)]
+    assert len({hash_tag(r) for r in resources}) == 12  # spread over the cluster's slots
+    last = {r: 0 for r in resources}
+    for _ in range(3):
+        for resource in resources:
+            lease = await cluster_lock.acquire(resource)
+            assert lease is not None and lease.token > last[resource]
+            last[resource] = lease.token
+            assert await cluster_lock.release(lease)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_contending_tasks_never_overlap_on_a_cluster(cluster_lock: FencedLock) -> None:
+    sets = [("order:1", "invoice:1"), ("order:1",), ("invoice:1", "order:2"), ("order:2",)]
+    holding: dict[str, int] = {}
+    tokens: dict[str, list[int]] = {"order:1": [], "order:2": [], "invoice:1": []}
+    rng = random.Random(3)
+
+    async def worker() -> None:
+        for _ in range(15):
+            names = rng.choice(sets)
+            lease = await cluster_lock.acquire(*names, timeout=10)
+            assert lease is not None
+            for name in names:
+                assert name not in holding, f"{name} held twice"
+                holding[name] = lease.token
+                tokens[name].append(lease.token)
+            await asyncio.sleep(rng.uniform(0, 0.003))
+            for name in names:
+                del holding[name]
+            assert await cluster_lock.release(lease)
+
+    await asyncio.gather(*(worker() for _ in range(8)))
+    for name, seen in tokens.items():
+        assert seen == sorted(seen) and len(set(seen)) == len(seen), name
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_waiter_is_woken_by_the_release_on_a_cluster(cluster_lock: FencedLock) -> None:
+    holder = await cluster_lock.acquire("order:9")
+    assert holder is not None
+
+    async def release_later() -> None:
+        await asyncio.sleep(0.3)
+        await cluster_lock.release(holder)
+
+    releasing = asyncio.ensure_future(release_later())
+    started = asyncio.get_running_loop().time()
+    lease = await cluster_lock.acquire("order:9", timeout=5)
+    waited = asyncio.get_running_loop().time() - started
+    await releasing
+    assert lease is not None and lease.token > holder.token and waited < 0.3 + 0.25
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_kleppmanns_paused_holder_is_refused_on_a_cluster(
+        cluster_lock: FencedLock) -> None:
+    store = {"highest": 0, "value": None}
+
+    def write(token: int, value: str) -> bool:  # a store that keeps the highest token
+        if token < store["highest"]:  # type: ignore[operator]
+            return False
+        store.update(highest=token, value=value)
+        return True
+
+    paused = await cluster_lock.acquire("invoice:7")
+    assert paused is not None
+    await cluster_lock.redis.delete(f"{cluster_lock.prefix}:{{{cluster_lock.prefix}}}:lock:"
+                                    "invoice:7")  # its lease runs out while it is paused
+    current = await cluster_lock.acquire("invoice:7")
+    assert current is not None and current.token > paused.token
+    assert write(current.token, "B")
+    assert not write(paused.token, "A") and store["value"] == "B"
+    assert not await cluster_lock.release(paused)
+    assert await cluster_lock.holder("invoice:7") == current.token
