@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import redis.asyncio as aredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import parse_url
+from redis.asyncio.sentinel import Sentinel
 from pymongo import AsyncMongoClient
 from pymongo.errors import ConnectionFailure, PyMongoError
 from redis.exceptions import RedisError
@@ -25,14 +28,46 @@ def make_mongo(settings: Settings) -> AsyncMongoClient:
 
 
 def make_redis(settings: Settings) -> Any:
-    """A Redis client, or a RedisCluster one with REDIS_CLUSTER=1: the lock's keys carry a
-    hash tag, so each acquisition's keys sit in one slot (see fencing.keys)."""
+    """A Redis client; a RedisCluster one with REDIS_CLUSTER=1 (the lock's keys carry a
+    hash tag, so each acquisition's keys sit in one slot: see fencing.keys); one for the
+    master named by Redis Sentinel with REDIS_SENTINELS."""
     timeout = settings.redis_timeout_ms / 1000
     if settings.redis_cluster:
         return RedisCluster.from_url(settings.redis_url, socket_timeout=timeout,
                                      socket_connect_timeout=timeout)
+    if settings.redis_sentinels:
+        return _sentinel_master(settings, timeout)
     return aredis.Redis.from_url(settings.redis_url, socket_timeout=timeout,
                                  socket_connect_timeout=timeout, health_check_interval=30)
+
+
+def _sentinel_master(settings: Settings, timeout: float) -> Any:
+    """The master the sentinels name. redis-py asks them again whenever a connection
+    fails, so after a failover the next call reaches the promoted replica."""
+    url = parse_url(settings.redis_url)
+    options: dict[str, Any] = {key: value for key, value in url.items()
+                               if key in ("username", "password", "db")}
+    if settings.redis_url.startswith("rediss://"):
+        options["ssl"] = True
+    sentinel = Sentinel(list(settings.redis_sentinels), socket_timeout=timeout,
+                        socket_connect_timeout=timeout)
+    master = sentinel.master_for(settings.redis_sentinel_master, socket_timeout=timeout,
+                                 socket_connect_timeout=timeout, health_check_interval=30,
+                                 **options)
+    _sentinel_clients[master] = list(sentinel.sentinels)
+    return master
+
+
+# redis-py reorders `Sentinel.sentinels` in place while several tasks discover the master
+# at once, and can lose one from the list; the clients made are kept here to close them all.
+_sentinel_clients: "weakref.WeakKeyDictionary[Any, list[Any]]" = weakref.WeakKeyDictionary()
+
+
+async def close_redis(redis: Any) -> None:
+    """Close the client and, behind Sentinel, its connections to the sentinels too."""
+    await redis.aclose()
+    for sentinel in _sentinel_clients.pop(redis, []):
+        await sentinel.aclose()
 
 
 def make_lock(settings: Settings, redis: Any) -> FencedLock:

@@ -18,7 +18,7 @@ from tornado.httpserver import HTTPServer
 from tornado.web import Application
 
 from fencing import FencedLock
-from servicekit.clients import make_lock, make_mongo, make_redis
+from servicekit.clients import close_redis, make_lock, make_mongo, make_redis
 from servicekit.logs import configure_logging
 from servicekit.settings import Settings, SettingsError, load_settings
 from servicekit.tracing import setup_tracing
@@ -76,7 +76,7 @@ class Resources:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
         await self.lock.close()
-        await self.redis.aclose()
+        await close_redis(self.redis)
         await self.mongo.close()
 
 

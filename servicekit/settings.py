@@ -14,6 +14,10 @@ MONGO_DB               distributed_lock            database name
 REDIS_URL              redis://127.0.0.1:6379/0    Redis connection string (rediss:// for TLS)
 REDIS_CLUSTER          (unset)                     "1": REDIS_URL names a node of a Redis Cluster
                                                    (redis-py's RedisCluster discovers the rest)
+REDIS_SENTINELS        (unset)                     "host:port,host:port,...": ask these Redis
+                                                   Sentinels for the master (REDIS_URL then gives
+                                                   only credentials, database and TLS)
+REDIS_SENTINEL_MASTER  mymaster                    the master's name known to the sentinels
 INVOICES_URL           http://127.0.0.1:3001       base URL orders uses to reach invoices
 LOCK_TTL_MS            10000                       lock lease time
 LOCK_WAIT_MS           0                           how long an update waits for a busy lock
@@ -65,6 +69,8 @@ class Settings:
     mongo_db: str = "distributed_lock"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_cluster: bool = False
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_sentinel_master: str = "mymaster"
     invoices_url: str = "http://127.0.0.1:3001"
     lock_ttl_ms: int = 10_000
     lock_wait_ms: int = 0
@@ -111,6 +117,16 @@ def _url(*schemes: str) -> Callable[[str], str]:
     return check
 
 
+def _addresses(text: str) -> tuple[tuple[str, int], ...]:
+    addresses = []
+    for item in text.split(","):
+        host, colon, port = item.strip().rpartition(":")
+        if not colon or not host:
+            raise ValueError("must be host:port,host:port,...")
+        addresses.append((host, _port(port)))
+    return tuple(addresses)
+
+
 def _one_of(*choices: str) -> Callable[[str], str]:
     def check(text: str) -> str:
         if text not in choices:
@@ -128,6 +144,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "MONGO_DB": ("mongo_db", str),
     "REDIS_URL": ("redis_url", _url("redis", "rediss", "unix")),
     "REDIS_CLUSTER": ("redis_cluster", lambda text: text == "1"),
+    "REDIS_SENTINELS": ("redis_sentinels", _addresses),
+    "REDIS_SENTINEL_MASTER": ("redis_sentinel_master", str),
     "INVOICES_URL": ("invoices_url", _url("http", "https")),
     "LOCK_TTL_MS": ("lock_ttl_ms", _positive),
     "LOCK_WAIT_MS": ("lock_wait_ms", _non_negative),
@@ -189,6 +207,9 @@ def load_settings(argv: Sequence[str] = (), environ: Mapping[str, str] | None = 
     if settings.env == "production" and len(settings.invoices_api_key) < 16:
         raise SettingsError("INVOICES_API_KEY: set a secret of at least 16 characters for "
                             "--env=production (invoices accepts writes only with it)")
+    if settings.redis_cluster and settings.redis_sentinels:
+        raise SettingsError("REDIS_CLUSTER and REDIS_SENTINELS: set one of them, not both "
+                            "(a Redis Cluster fails over by itself)")
     test_only = {"DLOCK_FAULTS": bool(settings.faults),
                  "DLOCK_UNSAFE_NAIVE": settings.unsafe_naive}
     for name, on in test_only.items():

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from servicekit.clients import make_redis
 from servicekit.settings import Settings, SettingsError, load_settings
 
 KEY = "k" * 32
@@ -89,3 +90,26 @@ def test_production_needs_an_invoices_api_key(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="INVOICES_API_KEY"):
         load_settings(["--env=production"], environ={"INVOICES_API_KEY": "short"},
                       directory=str(tmp_path))
+
+
+def test_sentinel_addresses_are_parsed_and_the_credentials_come_from_redis_url() -> None:
+    settings = load_settings(environ={"REDIS_SENTINELS": "10.0.0.1:26379, sentinel-2:26380",
+                                      "REDIS_SENTINEL_MASTER": "locks",
+                                      "REDIS_URL": "redis://app:secret@ignored:1/2"})
+    assert settings.redis_sentinels == (("10.0.0.1", 26379), ("sentinel-2", 26380))
+    client = make_redis(settings)  # connects lazily: nothing is reached here
+    pool = client.connection_pool
+    assert (pool.service_name, pool.connection_kwargs["username"],
+            pool.connection_kwargs["password"], pool.connection_kwargs["db"]) == (
+        "locks", "app", "secret", 2)
+
+
+@pytest.mark.parametrize("environ", [
+    {"REDIS_SENTINELS": "sentinel-1"},
+    {"REDIS_SENTINELS": "sentinel-1:0"},
+    {"REDIS_SENTINELS": ":26379"},
+    {"REDIS_SENTINELS": "s:26379", "REDIS_CLUSTER": "1"},
+])
+def test_bad_sentinel_settings_stop_the_service(environ: dict[str, str]) -> None:
+    with pytest.raises(SettingsError, match="REDIS_SENTINELS"):
+        load_settings(environ=environ)
