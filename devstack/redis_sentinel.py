@@ -47,8 +47,10 @@ class RedisSentinelGroup:
                  down_after_ms: int = 1000, data_dir: str | None = None) -> None:
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="redis-sentinel-")
         self.data_dir = Path(data_dir or self._tmp.name)  # type: ignore[union-attr]
-        self.servers = [RedisServer()]
-        self.servers += [RedisServer(extra_args=["--replicaof", "127.0.0.1",
+        # --dir: a full resync writes an RDB file, which belongs in our directory.
+        directory = ["--dir", str(self.data_dir)]
+        self.servers = [RedisServer(extra_args=directory)]
+        self.servers += [RedisServer(extra_args=[*directory, "--replicaof", "127.0.0.1",
                                                  str(self.servers[0].port)])
                          for _ in range(replicas)]
         self.quorum, self.down_after_ms = quorum, down_after_ms
