@@ -35,7 +35,7 @@ $(VENV)/.dev-installed: setup.cfg pyproject.toml | $(PY)
 	touch $@ $(VENV)/.local-installed
 
 run: $(VENV)/.local-installed
-	$(PY) -m devstack $(ARGS)
+	$(PY) -m devstack $(if $(INSTANCES),--instances $(INSTANCES)) $(ARGS)
 
 # Newman (tests/test_newman.py) comes from the npm registry, when npm is here.
 node_modules/.installed: package.json package-lock.json

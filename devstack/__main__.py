@@ -12,7 +12,11 @@ Ctrl-C (or SIGTERM) stops them in reverse order: orders and invoices first,
 so they finish their requests and release their leases while Redis and
 MongoDB still answer. If any of them exits by itself, the rest are stopped
 and the exit status is 1. Arguments (e.g. `--env=local`) are passed to both
-services.
+services, except one:
+
+    --instances N   N instances of each service on free ports, behind nginx (Debian's
+                    package) listening on ORDERS_PORT and INVOICES_PORT; see
+                    devstack.load_balancer
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ import sys
 import threading
 from pathlib import Path
 
+from devstack.load_balancer import LoadBalancer
 from devstack.mongo_server import MongoServer
-from devstack.process import ServerProcess, ServerStartError
+from devstack.ports import free_port
+from devstack.process import ServerProcess
 from devstack.redis_server import RedisServer
 from devstack.service import ServiceProcess
 
@@ -37,7 +43,7 @@ DATA_DIR = Path(".data")
 
 class Runner:
     def __init__(self, args: list[str]) -> None:
-        self.args = args
+        self.instances, self.args = instances_option(args)
         self.started: list[ServerProcess] = []
         self.stop_requested = threading.Event()
 
@@ -66,12 +72,16 @@ class Runner:
         env.setdefault("LOG_FORMAT", os.environ.get("LOG_FORMAT", "text"))
         if not os.environ.get("INVOICES_API_KEY"):
             env["INVOICES_API_KEY"] = secrets.token_urlsafe(32)  # orders and invoices share it
-        invoices = Service("invoices", "INVOICES_PORT", env, invoices_port, host, self.args)
-        self.start(invoices, "invoices")
-        orders = Service("orders", "ORDERS_PORT", env, orders_port, host, self.args)
-        self.start(orders, "orders")
-        log.info("ready: orders on %s, invoices on %s (Redis %s, MongoDB %s); Ctrl-C stops",
-                 orders.url, invoices.url, env.get("REDIS_URL", os.environ.get("REDIS_URL")),
+        if self.instances == 1:
+            self.start(Service("invoices", "INVOICES_PORT", env, invoices_port, host,
+                               self.args), "invoices")
+            self.start(Service("orders", "ORDERS_PORT", env, orders_port, host, self.args),
+                       "orders")
+        else:
+            self.start_behind_nginx(env, host, orders_port, invoices_port)
+        log.info("ready: orders on http://%s:%s, invoices on http://%s:%s (Redis %s, "
+                 "MongoDB %s); Ctrl-C stops", host, orders_port, host, invoices_port,
+                 env.get("REDIS_URL", os.environ.get("REDIS_URL")),
                  env.get("MONGO_URL", os.environ.get("MONGO_URL")))
         if "INVOICES_API_KEY" in env:
             log.info("invoice writes need: Authorization: Bearer %s", env["INVOICES_API_KEY"])
@@ -81,6 +91,26 @@ class Runner:
                 log.error("%s exited by itself; stopping the rest", ", ".join(gone))
                 return 1
         return 0
+
+    def start_behind_nginx(self, env: dict[str, str], host: str, orders_port: int,
+                           invoices_port: int) -> None:
+        """N instances of each service on free ports, nginx on the two public ports;
+        orders reach invoices through nginx too, as they would in production."""
+        invoices = [Service("invoices", "INVOICES_PORT", env, free_port(host), host, self.args)
+                    for _ in range(self.instances)]
+        env = {**env, "INVOICES_URL": f"http://{host}:{invoices_port}"}
+        orders = [Service("orders", "ORDERS_PORT", env, free_port(host), host, self.args)
+                  for _ in range(self.instances)]
+        for index, instance in enumerate(invoices, 1):
+            self.start(instance, f"invoices-{index}")
+        self.start(LoadBalancer({
+            "orders": (orders_port, [f"{host}:{o.port}" for o in orders]),
+            "invoices": (invoices_port, [f"{host}:{i.port}" for i in invoices]),
+        }, (DATA_DIR / "nginx").resolve(), host), "nginx")
+        for index, instance in enumerate(orders, 1):
+            self.start(instance, f"orders-{index}")
+        log.info("instances: orders %s, invoices %s", " ".join(o.url for o in orders),
+                 " ".join(i.url for i in invoices))
 
     def stop_all(self) -> None:
         for server in reversed(self.started):
@@ -98,6 +128,21 @@ class Service(ServiceProcess):
         return [*super().command(), *self.args]
 
 
+def instances_option(args: list[str]) -> tuple[int, list[str]]:
+    """`--instances N` (or --instances=N) and the arguments left for the services."""
+    rest, instances = [], 1
+    values = iter(args)
+    for arg in values:
+        if arg == "--instances" or arg.startswith("--instances="):
+            text = arg.split("=", 1)[1] if "=" in arg else next(values, "")
+            if not text.isdigit() or not 1 <= int(text) <= 16:
+                raise SystemExit("devstack: --instances takes a number from 1 to 16")
+            instances = int(text)
+        else:
+            rest.append(arg)
+    return instances, rest
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="devstack | %(message)s")
@@ -106,7 +151,7 @@ def main() -> int:
         signal.signal(signum, lambda *_: runner.stop_requested.set())
     try:
         return runner.run()
-    except ServerStartError as exc:
+    except RuntimeError as exc:  # ServerStartError, or nginx missing
         log.error("%s", exc)
         return 1
     finally:
