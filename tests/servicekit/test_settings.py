@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from servicekit.clients import make_redis
+from servicekit.clients import make_mongo, make_redis
 from servicekit.settings import Settings, SettingsError, load_settings
 
 KEY = "k" * 32
@@ -113,3 +113,12 @@ def test_sentinel_addresses_are_parsed_and_the_credentials_come_from_redis_url()
 def test_bad_sentinel_settings_stop_the_service(environ: dict[str, str]) -> None:
     with pytest.raises(SettingsError, match="REDIS_SENTINELS"):
         load_settings(environ=environ)
+
+
+def test_a_replica_set_uri_passes_through_and_writes_wait_for_a_journaled_majority() -> None:
+    url = "mongodb://m1:27017,m2:27017,m3:27017/?replicaSet=rs0&tls=true&authSource=admin"
+    settings = load_settings(environ={"MONGO_URL": url})
+    assert settings.mongo_url == url
+    client = make_mongo(settings)  # connect=False: nothing is reached here
+    assert client.write_concern.document == {"w": "majority", "j": True}
+    assert client.options.replica_set_name == "rs0" and client.options.retry_writes
