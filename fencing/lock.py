@@ -78,6 +78,8 @@ class FencedLock:
         self._extend = redis.register_script(scripts.EXTEND)
         self._leave = redis.register_script(scripts.LEAVE)
         self._cleanups: set[asyncio.Task[None]] = set()
+        self._set_up = False
+        self._set_up_lock = asyncio.Lock()
 
     # -- public: check arguments, then make the calls -------------------------------
 
@@ -273,17 +275,47 @@ class FencedLock:
                     lease.mark_lost()
                     return
 
+    async def _set_up_client(self) -> None:
+        """Let the client set itself up once, before calls run side by side.
+
+        redis-py's async RedisCluster discovers the cluster on first use; left to
+        the first calls of many tasks at once, that discovery broke the
+        connections of calls in flight ("Connection closed by server",
+        tests/fencing with the cluster backend; cf. redis-py issue #3935).
+        """
+        if self._set_up:
+            return
+        async with self._set_up_lock:
+            if not self._set_up:
+                initialize = getattr(self.redis, "initialize", None)
+                if initialize is not None:
+                    await initialize()
+                self._set_up = True
+
     async def _call(self, awaitable: Awaitable[T], extra: float = 0.0) -> T:
         """One Redis call, bounded in time, its failures mapped to `LockError`s."""
+        task = asyncio.current_task()
+        cancels = task.cancelling() if task is not None else 0
         try:
             if self.op_timeout is None:
-                return await awaitable
-            async with asyncio.timeout(self.op_timeout + extra):
-                return await awaitable
+                await self._set_up_client()
+                result = await awaitable
+            else:
+                async with asyncio.timeout(self.op_timeout + extra):
+                    await self._set_up_client()
+                    result = await awaitable
         except _UNAVAILABLE as exc:
             raise LockUnavailable(f"Redis unavailable: {exc or type(exc).__name__}") from exc
         except RedisError as exc:
             raise LockError(f"Redis refused the lock operation: {exc}") from exc
+        if task is not None and task.cancelling() > cancels:
+            # The call returned although the task was cancelled during it: before
+            # Python 3.12, asyncio.wait_for (redis-py sends each command with it) can
+            # drop a cancellation that arrives as its inner task finishes. A cancelled
+            # waiter must stop waiting (PITFALLS: cancellation), so raise it here;
+            # acquire() then releases whatever this call took.
+            raise asyncio.CancelledError()
+        return result
 
 
 def _check_resources(resources: tuple[str, ...]) -> tuple[str, ...]:

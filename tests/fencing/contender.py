@@ -1,8 +1,9 @@
 """One OS process of the contention test: asyncio tasks taking overlapping locks.
 
-Run as `python -m tests.fencing.contender URL PREFIX SECONDS TASKS SEED`; prints one
-JSON line per hold: resources, token, start and end on the system-wide
-monotonic clock (CLOCK_MONOTONIC is shared by every process on the machine).
+Run as `python -m tests.fencing.contender TARGET PREFIX SECONDS TASKS SEED` (TARGET:
+see tests.fencing.backends); prints one JSON line per hold: resources, token, start
+and end on the system-wide monotonic clock (CLOCK_MONOTONIC is shared by every
+process on the machine).
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import random
 import sys
 import time
 
-import redis.asyncio as aredis
-
 from fencing import FencedLock
+from tests.fencing.backends import client_for
 
 RESOURCE_SETS = [("a",), ("b",), ("c",), ("a", "b"), ("b", "c"), ("a", "c"), ("a", "b", "c")]
 MAX_HOLDS_PER_TASK = 400
@@ -41,7 +41,7 @@ async def contend(lock: FencedLock, seconds: float, rng: random.Random,
 
 async def run(url: str, prefix: str, seconds: float, tasks: int,
               seed: int) -> list[dict[str, object]]:
-    client = aredis.Redis.from_url(url, socket_timeout=3.0, socket_connect_timeout=1.0)
+    client = client_for(url, socket_timeout=3.0)
     lock = FencedLock(client, ttl_ms=5_000, prefix=prefix)
     holds: list[dict[str, object]] = []
     try:

@@ -21,10 +21,9 @@ from fencing import FencedLock
 from fencing.keys import hash_tag
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[RedisCluster]:
-    with RedisCluster() as running:
-        yield running
+@pytest.fixture
+def cluster(redis_cluster: RedisCluster) -> RedisCluster:
+    return redis_cluster  # tests/fencing/conftest.py: one cluster for the session
 
 
 @pytest.fixture

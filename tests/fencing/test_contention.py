@@ -13,6 +13,7 @@ import pytest
 
 from fencing import FencedLock
 from fencing.keys import KeySpace
+from tests.fencing.backends import keys
 from tests.fencing.contender import run
 
 SECONDS = 3.0
@@ -36,12 +37,12 @@ def check_holds(holds: list[dict[str, Any]]) -> dict[str, int]:
 @pytest.mark.slow
 @pytest.mark.gen_test(timeout=60)
 async def test_holds_never_overlap_and_tokens_grow_across_processes_and_tasks(
-        redis_url: str, unique_name: str, lock: FencedLock) -> None:
-    processes = [subprocess.Popen([sys.executable, "-m", "tests.fencing.contender", redis_url,
+        lock_target: str, unique_name: str, lock: FencedLock) -> None:
+    processes = [subprocess.Popen([sys.executable, "-m", "tests.fencing.contender", lock_target,
                                    unique_name, str(SECONDS), "4", str(seed)],
                                   stdout=subprocess.PIPE, text=True)
                  for seed in range(3)]
-    local = await run(redis_url, unique_name, SECONDS, 4, seed=99)
+    local = await run(lock_target, unique_name, SECONDS, 4, seed=99)
     holds = list(local)
     for process in processes:
         out, _ = await asyncio.get_running_loop().run_in_executor(None, process.communicate,
@@ -54,5 +55,5 @@ async def test_holds_never_overlap_and_tokens_grow_across_processes_and_tasks(
     assert {h["token"] for h in holds if h in local} and len(holds) > len(local)
     # Nothing is left behind but the counters.
     space = KeySpace.of(unique_name, ("a",))
-    left = {key.decode() for key in await lock.redis.keys(f"{unique_name}:*")}
+    left = await keys(lock.redis, f"{unique_name}:*")
     assert left == {space.counters}, left

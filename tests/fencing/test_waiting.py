@@ -9,11 +9,7 @@ import pytest
 
 from fencing import FencedLock
 from fencing.keys import KeySpace
-
-
-async def command_calls(lock: FencedLock, *commands: str) -> int:
-    stats = await lock.redis.info("commandstats")
-    return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in commands)
+from tests.fencing.backends import command_calls
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -38,7 +34,7 @@ async def test_a_waiter_is_woken_by_the_release_not_by_polling(lock: FencedLock)
 async def test_waiters_do_not_hammer_redis_while_the_lock_is_held(lock: FencedLock) -> None:
     holder = await lock.acquire("hot")
     assert holder is not None
-    before = await command_calls(lock, "evalsha", "eval", "blpop")
+    before = await command_calls(lock.redis, "evalsha", "eval", "blpop")
 
     async def take_then_release() -> bool:
         lease = await lock.acquire("hot", timeout=10)
@@ -50,7 +46,7 @@ async def test_waiters_do_not_hammer_redis_while_the_lock_is_held(lock: FencedLo
     await asyncio.sleep(held_for)
     assert await lock.release(holder)
     assert await asyncio.gather(*waiters) == [True] * 8
-    calls = await command_calls(lock, "evalsha", "eval", "blpop") - before
+    calls = await command_calls(lock.redis, "evalsha", "eval", "blpop") - before
     # Each waiter tries once, then backs off to one try per max_poll at most:
     # about 2 * (6 back-off steps + held_for / max_poll) calls, plus its hand-over.
     per_waiter_bound = 2 * (6 + held_for / lock.max_poll) + 6
