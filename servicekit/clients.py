@@ -44,9 +44,10 @@ def make_redis(settings: Settings) -> Any:
 def _sentinel_master(settings: Settings, timeout: float) -> Any:
     """The master the sentinels name. redis-py asks them again whenever a connection
     fails, so after a failover the next call reaches the promoted replica."""
-    url = parse_url(settings.redis_url)
-    options: dict[str, Any] = {key: value for key, value in url.items()
-                               if key in ("username", "password", "db")}
+    # REDIS_URL's credentials, database and TLS options; its host and port are the
+    # sentinels' to tell.
+    options: dict[str, Any] = {key: value for key, value in parse_url(settings.redis_url).items()
+                               if key not in ("host", "port", "path", "connection_class")}
     if settings.redis_url.startswith("rediss://"):
         options["ssl"] = True
     sentinel = Sentinel(list(settings.redis_sentinels), socket_timeout=timeout,

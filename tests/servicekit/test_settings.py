@@ -104,6 +104,15 @@ def test_sentinel_addresses_are_parsed_and_the_credentials_come_from_redis_url()
         "locks", "app", "secret", 2)
 
 
+def test_behind_sentinel_a_rediss_url_means_tls_to_the_master() -> None:
+    settings = load_settings(environ={
+        "REDIS_SENTINELS": "s:26379",
+        "REDIS_URL": "rediss://app:secret@ignored:1/0?ssl_cert_reqs=required"})
+    pool = make_redis(settings).connection_pool
+    assert pool.connection_class.__name__ == "SentinelManagedSSLConnection"
+    assert pool.connection_kwargs["ssl_cert_reqs"] == "required"
+
+
 @pytest.mark.parametrize("environ", [
     {"REDIS_SENTINELS": "sentinel-1"},
     {"REDIS_SENTINELS": "sentinel-1:0"},
