@@ -42,7 +42,7 @@ async def test_the_services_heal_and_stay_consistent_through_a_sentinel_failover
         try:
             orders = await create_orders(cluster.orders[0].url, 6)
             workload = Workload(lambda: [o.url for o in cluster.orders], orders, clients=8,
-                                max_calls=3000, max_seconds=14.0)
+                                max_calls=20_000, max_seconds=14.0)
             running = asyncio.ensure_future(workload.run())
             loop = asyncio.get_running_loop()
             await asyncio.sleep(2.0)
