@@ -31,7 +31,6 @@ class OrderStore:
 
     async def create_indexes(self) -> None:
         await self.orders.create_index("idempotency_key", unique=True, sparse=True)
-        await self.orders.create_index("invoice_id")
         await self.orders.create_index("intent.expires_us", sparse=True)
         await self.orders.create_index([("status", ASCENDING), ("created_us", ASCENDING)])
 
