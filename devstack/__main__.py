@@ -102,13 +102,15 @@ class Runner:
         orders = [Service("orders", "ORDERS_PORT", env, free_port(host), host, self.args)
                   for _ in range(self.instances)]
         for index, instance in enumerate(invoices, 1):
-            self.start(instance, f"invoices-{index}")
+            instance.name = f"invoices-{index}"
+            self.start(instance, instance.name)
         self.start(LoadBalancer({
             "orders": (orders_port, [f"{host}:{o.port}" for o in orders]),
             "invoices": (invoices_port, [f"{host}:{i.port}" for i in invoices]),
         }, (DATA_DIR / "nginx").resolve(), host), "nginx")
         for index, instance in enumerate(orders, 1):
-            self.start(instance, f"orders-{index}")
+            instance.name = f"orders-{index}"
+            self.start(instance, instance.name)
         log.info("instances: orders %s, invoices %s", " ".join(o.url for o in orders),
                  " ".join(i.url for i in invoices))
 
