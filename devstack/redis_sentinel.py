@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 import redis
 
 from devstack.process import ServerProcess, ServerStartError
-from devstack.redis_server import RedisServer, redis_server_binary
+from devstack.redis_server import RedisServer, answers_ping, redis_server_binary
 
 
 class SentinelServer(ServerProcess):
@@ -37,7 +37,7 @@ class SentinelServer(ServerProcess):
         return [redis_server_binary(), str(self.config_path), "--sentinel"]
 
     def is_ready(self) -> bool:
-        return RedisServer.is_ready(self)  # type: ignore[arg-type]
+        return answers_ping(self.host, self.port)
 
 
 class RedisSentinelGroup:

