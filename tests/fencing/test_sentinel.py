@@ -14,14 +14,15 @@ import asyncio
 import collections
 import random
 import time
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
-from redis.asyncio.sentinel import Sentinel
 from tornado.ioloop import IOLoop
 
 from devstack.redis_sentinel import RedisSentinelGroup
 from fencing import FencedLock, LockError
+from servicekit.clients import close_redis, make_redis
+from servicekit.settings import load_settings
 
 
 @pytest.fixture
@@ -33,16 +34,14 @@ def group() -> Iterator[RedisSentinelGroup]:
 @pytest.fixture
 def sentinel_lock(io_loop: IOLoop, group: RedisSentinelGroup,
                   unique_name: str) -> Iterator[FencedLock]:
-    sentinel = Sentinel([(s.host, s.port) for s in group.sentinels], socket_timeout=1.0,
-                        socket_connect_timeout=1.0)
-    client: Any = sentinel.master_for(group.master_name, socket_timeout=1.0,
-                                      socket_connect_timeout=1.0)
-    sentinel_clients = list(sentinel.sentinels)  # see servicekit.clients._sentinel_clients
+    """The client the services make from REDIS_SENTINELS (redis-py's Sentinel.master_for)."""
+    client = make_redis(load_settings(environ={
+        "REDIS_SENTINELS": group.sentinels_setting, "REDIS_SENTINEL_MASTER": group.master_name,
+        "REDIS_TIMEOUT_MS": "1000"}))
     lock = FencedLock(client, ttl_ms=3_000, prefix=unique_name)
     yield lock
     io_loop.run_sync(lock.close)
-    for closing in [client, *sentinel_clients]:
-        io_loop.run_sync(closing.aclose)
+    io_loop.run_sync(lambda: close_redis(client))
 
 
 class Store:
