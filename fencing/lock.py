@@ -283,8 +283,6 @@ class FencedLock:
         connections of calls in flight ("Connection closed by server",
         tests/fencing with the cluster backend; cf. redis-py issue #3935).
         """
-        if self._set_up:
-            return
         async with self._set_up_lock:
             if not self._set_up:
                 initialize = getattr(self.redis, "initialize", None)
@@ -298,11 +296,13 @@ class FencedLock:
         cancels = task.cancelling() if task is not None else 0
         try:
             if self.op_timeout is None:
-                await self._set_up_client()
+                if not self._set_up:
+                    await self._set_up_client()
                 result = await awaitable
             else:
                 async with asyncio.timeout(self.op_timeout + extra):
-                    await self._set_up_client()
+                    if not self._set_up:
+                        await self._set_up_client()
                     result = await awaitable
         except _UNAVAILABLE as exc:
             raise LockUnavailable(f"Redis unavailable: {exc or type(exc).__name__}") from exc
