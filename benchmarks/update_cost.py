@@ -20,8 +20,9 @@ from pymongo import AsyncMongoClient
 from devstack import MongoServer, RedisServer, ServiceProcess
 from devstack.workload import create_orders, request
 
-STRATEGIES = {"fenced": {}, "naive (UNSAFE)": {"DLOCK_TEST_MODE": "1",
-                                               "DLOCK_UNSAFE_NAIVE": "1"}}
+# label -> (name for its database, key prefix and logs; extra environment)
+STRATEGIES = {"fenced": ("fenced", {}),
+              "naive (UNSAFE)": ("naive", {"DLOCK_TEST_MODE": "1", "DLOCK_UNSAFE_NAIVE": "1"})}
 
 
 class UnsyncedMongo(MongoServer):
@@ -35,16 +36,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def measure(name: str, extra: dict[str, str], mongo: MongoServer, redis: RedisServer,
-                  logs: str, updates: int) -> None:
-    env = {"REDIS_URL": redis.url, "MONGO_URL": mongo.url, "MONGO_DB": f"cost_{len(extra)}",
-           "LOCK_PREFIX": f"cost-{len(extra)}", "INVOICES_API_KEY": "cost-key-0123456789",
+async def measure(name: str, slug: str, extra: dict[str, str], mongo: MongoServer,
+                  redis: RedisServer, logs: str, updates: int) -> None:
+    env = {"REDIS_URL": redis.url, "MONGO_URL": mongo.url, "MONGO_DB": f"cost_{slug}",
+           "LOCK_PREFIX": f"cost-{slug}", "INVOICES_API_KEY": "cost-key-0123456789",
            "LOG_FORMAT": "json", **extra}
     invoices = ServiceProcess("invoices", "INVOICES_PORT", env,
-                              log_path=f"{logs}/{len(extra)}-invoices.log")
+                              log_path=f"{logs}/{slug}-invoices.log")
     invoices.start()
     orders = ServiceProcess("orders", "ORDERS_PORT", {**env, "INVOICES_URL": invoices.url},
-                            log_path=f"{logs}/{len(extra)}-orders.log")
+                            log_path=f"{logs}/{slug}-orders.log")
     orders.start()
     client: AsyncMongoClient = AsyncMongoClient(mongo.url, timeoutMS=10_000)
     try:
@@ -81,8 +82,8 @@ async def main(updates: int, sync: bool) -> None:
     with mongo, RedisServer() as redis:
         print(f"{updates} sequential updates each; SecantusDB "
               f"{'syncing every commit' if sync else 'without --sync-on-commit'}")
-        for name, extra in STRATEGIES.items():
-            await measure(name, extra, mongo, redis, work, updates)
+        for name, (slug, extra) in STRATEGIES.items():
+            await measure(name, slug, extra, mongo, redis, work, updates)
 
 
 if __name__ == "__main__":
