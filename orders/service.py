@@ -4,7 +4,7 @@ Update and delete, for every instance of this service at once::
 
     read order ──► lease {order:<id>, invoice:<iid>} (floor = order's own highest token)
                    busy → 423 locked
-      ├─ re-read order under the lease; settle an intent someone left behind (below)
+      ├─ re-read order under the lease; settle an intent someone left behind
       │  deleted → 409 order_deleted, update_time earlier than updated_at → 409 event_outdated
       ├─ record the intent on the order (fenced write: op, target state, token, expiry)
       ├─ PATCH/DELETE /invoices/<iid>  with Fencing-Token: <token>
