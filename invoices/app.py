@@ -20,7 +20,8 @@ from servicekit.settings import Settings
 
 
 def make_app(settings: Settings, mongo: Any, redis: Any, lock: FencedLock) -> Application:
-    faults = Faults(settings.faults) if settings.test_mode else NO_FAULTS
+    faults = (Faults(settings.faults, ("invoice_after_write",)) if settings.test_mode
+              else NO_FAULTS)
     metrics = Metrics()
     observed = ObservedLock(lock, metrics)
     store = InvoiceStore(mongo[settings.mongo_db], metrics)

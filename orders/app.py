@@ -8,13 +8,13 @@ from typing import Any
 from tornado.web import Application
 
 from fencing import FencedLock
+from orders import faults as order_faults
 from orders.handlers import OrderHandler, OrdersHandler
 from orders.invoices_client import InvoicesClient, use_http_client
 from orders.naive import NaiveOrderService
-from orders.repair import Repairer
+from orders.repair import Repairer, repairs_counter
 from orders.service import OrderService
 from orders.store import OrderStore
-from servicekit.faults import NO_FAULTS, Faults
 from servicekit.handlers import NotFoundHandler, common_routes, log_request
 from servicekit.metrics import Metrics
 from servicekit.observed_lock import ObservedLock
@@ -23,7 +23,7 @@ from servicekit.settings import Settings
 
 
 def make_app(settings: Settings, mongo: Any, redis: Any, lock: FencedLock) -> Application:
-    faults = Faults(settings.faults) if settings.test_mode else NO_FAULTS
+    faults = order_faults.from_settings(settings)
     metrics = Metrics()
     observed = ObservedLock(lock, metrics)
     parts = (OrderStore(mongo[settings.mongo_db], metrics),
@@ -49,8 +49,8 @@ async def build(resources: Resources) -> Application:
     service = app.settings["service"]
     await service.store.create_indexes()
     if settings.repair_interval_ms > 0:
-        repairer = Repairer(service, settings.repair_interval_ms,
+        repairer = Repairer(service.interrupted, settings.repair_interval_ms,
                             pending_grace_ms=settings.lock_ttl_ms + settings.http_timeout_ms,
-                            metrics=app.settings["metrics"])
+                            repairs=repairs_counter(app.settings["metrics"]))
         resources.background.append(asyncio.create_task(repairer.run_forever()))
     return app

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from orders.service import OrderService, render
+from orders.order import render
+from orders.service import OrderService
 from servicekit import validate
 from servicekit.errors import ValidationFailed
 from servicekit.handlers import JsonHandler

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orders import order as orders
 from orders.invoices_client import InvoiceCallFailed
 from orders.service import OrderService
 from servicekit.errors import EventOutdated, InvoiceFailed, Locked, OrderDeleted
@@ -42,16 +43,14 @@ class NaiveOrderService(OrderService):
                 raise OrderDeleted(f"order {order_id} is deleted")
             if update_us < order["updated_us"]:
                 raise EventOutdated("update_time is earlier than the order's updated_at")
-            new_quantity = quantity if quantity is not None else order["quantity"]
-            new_value = value_cents if value_cents is not None else order["value_cents"]
-            total = new_quantity * new_value
+            changes = orders.updated(order, update_us, quantity, value_cents)
             await self.faults.point("after_lock")
-            await self._invoice(self.invoices.update_total(order["invoice_id"], 1, total))
+            await self._invoice(self.invoices.update_total(order["invoice_id"], 1,
+                                                           changes["total_cents"]))
             await self.faults.point("after_invoice_write")
             await self.faults.point("before_order_commit")
-            doc = await update_then_read(self.store.orders, {"_id": order_id}, {"$set": {
-                "quantity": new_quantity, "value_cents": new_value, "total_cents": total,
-                "status": "updated", "updated_us": update_us}})
+            doc = await update_then_read(self.store.orders, {"_id": order_id},
+                                         {"$set": changes})
             return doc or order
         finally:
             await self.redis.delete(*keys)

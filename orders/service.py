@@ -4,7 +4,7 @@ Update and delete, for every instance of this service at once::
 
     read order ──► lease {order:<id>, invoice:<iid>} (floor = order's own highest token)
                    busy → 423 locked
-      ├─ re-read order under the lease; settle an intent someone left behind (below)
+      ├─ re-read order under the lease; settle an intent someone left behind
       │  deleted → 409 order_deleted, update_time earlier than updated_at → 409 event_outdated
       ├─ record the intent on the order (fenced write: op, target state, token, expiry)
       ├─ PATCH/DELETE /invoices/<iid>  with Fencing-Token: <token>
@@ -12,27 +12,16 @@ Update and delete, for every instance of this service at once::
       │     current_token, try once more; other failures: see "When invoices fails"
       ├─ commit: write the order and clear the intent, only if its fence ≤ token
       │     no match: a newer lease took over meanwhile → 423 locked
-      └─ release this lease (finally)
+      └─ release this lease (a release that fails leaves the answer as it is: the
+         lease then ends by its ttl)
 
 A holder paused past its lease cannot overwrite a newer one: both stores
 refuse its lower token.
 
-Intent before effect. A process can die between the invoice write and the
-order commit, or lose the answer of an invoice call that was applied. The
-intent recorded before the call says what was under way, and whoever next
-holds the lease settles it, with a token above the one that may still be in
-flight (so a late invoice write of the dead holder is refused):
-
-- an interrupted **update rolls back**: the invoice gets the order's
-  committed total again. A caller that saw 424, or no answer, sees no change.
-- an interrupted **delete rolls forward**: the invoice is deleted (again) and
-  the order too. Deleting cannot be undone through the invoice API, and a
-  delete is what its caller asked for; the caller saw 503 or no answer.
-- an interrupted **create rolls back**: the order stays invisible
-  ("pending"), the invoice, if it was made, is deleted (a tombstone, so a late
-  create with the same id cannot bring it back), then the order is removed.
-
-The next request on the order settles inline; `orders.repair` settles the rest.
+An update or delete records its intent before it calls invoices, and a
+holder that dies before its commit leaves that intent to the next holder of
+the pair's lease: see `orders.interrupted`, which also rolls back creations
+that never finished.
 
 When invoices fails: if the call certainly changed nothing (connection refused,
 4xx), the intent is cleared and the answer is 424. If it may have applied
@@ -43,40 +32,23 @@ to the repairer to roll back; a delete answers 503 and is rolled forward.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
-from fencing import Lease
+from fencing import Lease, LockBusy
+from orders import order as orders
+from orders.interrupted import InterruptedChanges
 from orders.invoices_client import InvoiceCallFailed, InvoicesClient, InvoiceStale
+from orders.pair import PairLock
 from servicekit import fenced_write, validate
 from servicekit.errors import (EventOutdated, IdempotencyKeyReused, InvoiceFailed, Locked,
-                               NotFound, OrderDeleted, Unavailable)
+                               OrderDeleted, Unavailable)
 from servicekit.faults import Faults
 from servicekit.observed_lock import ObservedLock
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def render(doc: dict) -> dict[str, Any]:
-    return {"id": doc["_id"], "user_id": doc["user_id"], "item_id": doc["item_id"],
-            "invoice_id": doc["invoice_id"], "quantity": doc["quantity"],
-            "value": validate.cents_to_decimal(doc["value_cents"]),
-            "total": validate.cents_to_decimal(doc["total_cents"]), "status": doc["status"],
-            "created_at": validate.format_micros(doc["created_us"]),
-            "updated_at": validate.format_micros(doc["updated_us"]),
-            "deleted_at": validate.format_micros(doc["deleted_us"])}
-
-
-def resources(order: dict) -> tuple[str, str]:
-    """The lock names of an order and its invoice (the invoice service checks the second)."""
-    return f"order:{order['_id']}", f"invoice:{order['invoice_id']}"
-
-
-def request_hash(*parts: object) -> str:
-    return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
 class OrderService:
@@ -87,12 +59,14 @@ class OrderService:
         self.lock = lock
         self.lock_wait = lock_wait_ms / 1000 if lock_wait_ms > 0 else None
         self.faults = faults
+        # Renewed for at most the longest a block can take: waiting for the pair, and
+        # an invoice call twice over (its timeout, then the heal after stale_token).
+        self.pair = PairLock(lock, faults, max_hold=(lock.ttl_ms / 1000 + (self.lock_wait or 0)
+                                                     + 2 * invoices.timeout))
+        self.interrupted = InterruptedChanges(store, invoices, self.pair, faults)
 
     async def get(self, order_id: str) -> dict:
-        doc = await self.store.get(order_id)
-        if doc is None or doc["status"] == "pending":
-            raise NotFound(f"no order {order_id}")
-        return doc
+        return orders.visible(await self.store.get(order_id), order_id)
 
     # -- create ----------------------------------------------------------------------------
 
@@ -100,16 +74,10 @@ class OrderService:
                      idempotency_key: str | None) -> dict:
         """The order service picks the invoice id, so a retried create never makes a second
         invoice; the order stays invisible ("pending") until its invoice exists, and the
-        pair stays leased meanwhile, so the repairer never rolls back a create in flight."""
-        now = validate.now_micros()
-        doc: dict[str, Any] = {
-            "_id": validate.new_id(), "invoice_id": validate.new_id(), "user_id": user_id,
-            "item_id": item_id, "quantity": quantity, "value_cents": value_cents,
-            "total_cents": quantity * value_cents, "status": "pending", "created_us": now,
-            "updated_us": now, "deleted_us": None, "fence": 0}
-        if idempotency_key is not None:
-            doc["idempotency_key"] = idempotency_key
-            doc["request_hash"] = request_hash(user_id, item_id, quantity, value_cents)
+        pair stays leased meanwhile, so the repairer leaves a create in flight alone. A
+        creator that outlived its lease meets the repairer's claim: one of the two wins
+        (see `orders.interrupted`)."""
+        doc = orders.new(user_id, item_id, quantity, value_cents, idempotency_key)
         async with self._lease(doc, 0) as lease:
             doc["fence"] = lease.token
             if await self.store.insert(doc):
@@ -144,10 +112,12 @@ class OrderService:
             else:
                 log.warning("order %s: invoice not created (%s); order discarded",
                             doc["_id"], exc)
-                await self.store.discard_pending(doc["_id"])
+                await self.store.discard_pending(doc["_id"], lease.token)
             raise InvoiceFailed("the invoice service could not create the invoice") from exc
+        await self.faults.point("after_invoice_create")
+        await self.faults.point("before_activate")
         created = await self.store.activate(doc["_id"], lease.token)
-        if created is None:
+        if created is None:  # the repairer claimed it first (see orders.interrupted)
             raise InvoiceFailed("the order's creation took too long and was rolled back")
         log.info("order %s created with invoice %s", created["_id"], created["invoice_id"],
                  extra={"event": "order_created", "order_id": created["_id"],
@@ -159,22 +129,18 @@ class OrderService:
     async def update(self, order_id: str, update_us: int, quantity: int | None,
                      value_cents: int | None) -> dict:
         async def under(lease: Lease) -> dict:
-            order = await self._settled(order_id, lease)
+            order = await self.interrupted.settled(order_id, lease)
             if order["deleted_us"] is not None:
                 raise OrderDeleted(f"order {order_id} is deleted")
             if update_us < order["updated_us"]:
                 raise EventOutdated("update_time is earlier than the order's updated_at")
-            new_quantity = quantity if quantity is not None else order["quantity"]
-            new_value = value_cents if value_cents is not None else order["value_cents"]
-            total = new_quantity * new_value
-            changes = {"quantity": new_quantity, "value_cents": new_value, "total_cents": total,
-                       "status": "updated", "updated_us": update_us}
+            changes = orders.updated(order, update_us, quantity, value_cents)
+            total = changes["total_cents"]
             await self.faults.point("after_lock")
             await self._record_intent(order_id, lease, "update", changes)
             await self._call_invoices(order_id, lease, "update", self.invoices.update_total(
                 order["invoice_id"], lease.token, total))
             await self.faults.point("after_invoice_write")
-            await self._renew_if_short(lease)
             await self.faults.point("before_order_commit")
             if not await self.store.fenced_set(order_id, lease.token, changes,
                                                clear_intent=True):
@@ -195,86 +161,24 @@ class OrderService:
 
     async def delete(self, order_id: str) -> None:
         async def under(lease: Lease) -> None:
-            order = await self._settled(order_id, lease)
+            order = await self.interrupted.settled(order_id, lease)
             await self.faults.point("after_lock")
             if order["deleted_us"] is not None:
                 # Sent again: it heals an invoice that something outside this service
                 # touched, and a repeat costs nothing.
                 await self.invoices.delete(order["invoice_id"], lease.token)
                 return
-            await self._record_intent(order_id, lease, "delete",
-                                      {"status": "deleted", "deleted_us": validate.now_micros()})
+            await self._record_intent(order_id, lease, "delete", orders.deleted())
             await self._call_invoices(order_id, lease, "delete",
                                       self.invoices.delete(order["invoice_id"], lease.token))
             await self.faults.point("after_invoice_write")
             await self.faults.point("before_order_commit")
-            await self._commit_delete(order_id, lease)
+            await self.interrupted.commit_delete(order_id, lease)
             log.info("order %s deleted with token %s", order_id, lease.token,
                      extra={"event": "order_deleted", "order_id": order_id,
                             "invoice_id": order["invoice_id"], "token": lease.token})
 
         await self._fenced(order_id, under)
-
-    # -- settling what others left behind (also called by orders.repair) -------------------
-
-    async def settle(self, order_id: str) -> bool:
-        """Settle the order's intent under a fresh lease; False if the pair is busy."""
-        order = await self.store.get(order_id)
-        if order is None or "intent" not in order:
-            return True
-        floor = order["fence"]
-        for _ in (1, 2):
-            lease = await self.lock.acquire(*resources(order), floor=floor)
-            if lease is None:
-                return False
-            try:
-                await self._settled(order_id, lease)
-                return True
-            except InvoiceStale as stale:  # Redis lost its counter: again, above it
-                floor = max(floor, stale.current_token)
-            finally:
-                await self.lock.release(lease)
-        return False
-
-    async def roll_back_create(self, doc: dict) -> bool:
-        """Undo a creation that never finished; False if the pair is busy."""
-        lease = await self.lock.acquire(*resources(doc), floor=doc["fence"])
-        if lease is None:
-            return False
-        try:
-            if await self.store.get(doc["_id"]) is None:
-                return True
-            await self.invoices.create(doc["invoice_id"], doc["user_id"], doc["total_cents"])
-            await self.invoices.delete(doc["invoice_id"], lease.token)
-            await self.store.discard_pending(doc["_id"], lease.token)
-            log.warning("order %s: unfinished creation rolled back with token %s "
-                        "(invoice %s deleted)", doc["_id"], lease.token, doc["invoice_id"])
-            return True
-        finally:
-            await self.lock.release(lease)
-
-    async def _settled(self, order_id: str, lease: Lease) -> dict:
-        """The order under `lease`, with any intent left by an earlier holder settled."""
-        order = await self.get(order_id)
-        intent = order.get("intent")
-        if intent is None:
-            return order
-        if intent["op"] == "update":
-            await self.invoices.update_total(order["invoice_id"], lease.token,
-                                             order["total_cents"])
-            doc = await self.store.fenced_update(order_id, lease.token, {}, live_only=False,
-                                                 clear_intent=True)
-        else:
-            await self.invoices.delete(order["invoice_id"], lease.token)
-            doc = await self._commit_delete(order_id, lease, intent["deleted_us"])
-        if doc is None:
-            raise Locked(f"order {order_id} is being changed by another request")
-        log.warning("order %s: interrupted %s of token %s %s with token %s", order_id,
-                    intent["op"], intent["token"],
-                    "rolled back" if intent["op"] == "update" else "completed", lease.token,
-                    extra={"event": "intent_settled", "order_id": order_id,
-                           "invoice_id": order["invoice_id"], "token": lease.token})
-        return dict(doc)
 
     # -- private ---------------------------------------------------------------------------
 
@@ -303,22 +207,7 @@ class OrderService:
                 raise InvoiceFailed(f"the invoice service did not confirm ({exc}); the "
                                     "change is rolled back") from exc
             raise Unavailable(f"the invoice service did not confirm the delete ({exc}); it "
-                              "will be completed") from exc
-
-    async def _commit_delete(self, order_id: str, lease: Lease,
-                             deleted_us: int | None = None) -> dict | None:
-        doc = await self.store.fenced_update(
-            order_id, lease.token, {"status": "deleted",
-                                    "deleted_us": deleted_us or validate.now_micros()},
-            clear_intent=True)
-        if doc is None:  # deleted already: only the intent goes
-            doc = await self.store.fenced_update(order_id, lease.token, {}, live_only=False,
-                                                 clear_intent=True)
-        if doc is None:
-            fenced_write.refused(self.store.metrics, "orders", "superseded")
-            raise Locked("the lease ran out before the order was written, and a newer "
-                         "operation took over; try again")
-        return dict(doc)
+                              "will be completed", dependency="invoices") from exc
 
     async def _fenced(self, order_id: str, work: Callable[[Lease], Awaitable[T]]) -> T:
         """Run `work` under one lease on the order and its invoice; heal once if the invoice
@@ -341,17 +230,8 @@ class OrderService:
 
     @contextlib.asynccontextmanager
     async def _lease(self, order: dict, floor: int) -> AsyncIterator[Lease]:
-        lease = await self.lock.acquire(*resources(order), timeout=self.lock_wait, floor=floor)
-        if lease is None:
-            raise Locked(f"order {order['_id']} is being changed by another request")
         try:
-            yield lease
-        finally:
-            await self.faults.point("before_release")
-            await self.lock.release(lease)
-
-    async def _renew_if_short(self, lease: Lease) -> None:
-        """Extend before the last write if less than half the lease is left; the token
-        check at the store decides in any case."""
-        if lease.remaining() < self.lock.ttl_ms / 2000:
-            await self.lock.extend(lease)
+            async with self.pair.hold(order, floor, timeout=self.lock_wait) as lease:
+                yield lease
+        except LockBusy:
+            raise Locked(f"order {order['_id']} is being changed by another request") from None

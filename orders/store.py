@@ -12,18 +12,8 @@ from servicekit.metrics import Metrics
 
 
 class OrderStore:
-    """Documents: {_id, user_id, item_id, invoice_id, quantity, value_cents, total_cents,
-    status, created_us, updated_us, deleted_us, fence, intent?, idempotency_key?,
-    request_hash?}.
-
-    `status` "pending" marks an order whose invoice is not confirmed yet: it is
-    not visible through the API. `fence` is the highest token the order accepted.
-    `intent` is an update or delete under way: recorded before the invoice is
-    called, removed by the order's commit (see `orders.service`)::
-
-        {op: "update"|"delete", token, quantity, value_cents, total_cents,
-         update_us, at_us, expires_us}
-    """
+    """Documents: orders as `orders.order` describes them (a pending order is not
+    visible through the API; `fence` is the highest token the order accepted)."""
 
     def __init__(self, db: Any, metrics: Metrics | None = None) -> None:
         self.orders = db["orders"]
@@ -55,6 +45,15 @@ class OrderStore:
         return await fenced_write.update_then_read(
             self.orders, {"_id": order_id, "status": "pending", "fence": {"$lte": token}},
             {"$set": {"status": "created", "fence": token}})
+
+    async def claim_pending(self, order_id: str, token: int) -> bool:
+        """Raise a pending order's fence to `token` before its creation is rolled back,
+        so that its creator's activation, with a lower token, is refused from now on.
+        False if the order is no longer pending (its creator activated it) or a higher
+        token claimed it."""
+        return await fenced_write.update(
+            self.orders, {"_id": order_id, "status": "pending", "fence": {"$lte": token}},
+            {"$set": {"fence": token}})
 
     async def discard_pending(self, order_id: str, token: int | None = None) -> None:
         query: dict[str, Any] = {"_id": order_id, "status": "pending"}

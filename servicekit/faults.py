@@ -6,10 +6,10 @@ Off by default and free when off. Turned on only by two variables together,
 
     DLOCK_FAULTS="before_order_commit=sleep:3000,after_invoice_write=crash"
 
-Points in orders' update and delete flows: after_lock, after_intent,
-after_invoice_write, before_order_commit, before_release. In invoices' writes:
-invoice_after_write (stored, not yet answered). Actions:
-`sleep:<ms>` (an asyncio sleep inside the critical section), `crash`
+Each service names the points of its own flows (orders: `orders.faults`;
+invoices: `invoice_after_write`) and arms those the spec names. One spec may
+serve a whole deployment, so a point of another service is left to it.
+Actions: `sleep:<ms>` (an asyncio sleep inside the critical section), `crash`
 (SIGKILL to itself: no clean-up, as in a power cut) and `stop` (SIGSTOP to
 itself: frozen until someone sends SIGCONT).
 """
@@ -19,25 +19,40 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
+from typing import Collection
 
 log = logging.getLogger(__name__)
 
-POINTS = ("after_lock", "after_intent", "after_invoice_write", "before_order_commit",
-          "before_release", "invoice_after_write")
+_POINT = re.compile(r"[a-z][a-z_]*")
+
+
+def parse(spec: str) -> dict[str, str]:
+    """`point=action,...` as a dict; ValueError naming the first bad item."""
+    actions: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        point, _, action = item.partition("=")
+        if not _POINT.fullmatch(point):
+            raise ValueError(f"bad fault point {point!r}: lower-case letters and underscores")
+        if not (action in ("crash", "stop") or action.startswith("sleep:")
+                and action[6:].isdigit()):
+            raise ValueError(f"unknown fault action {action!r}: crash, stop or sleep:<ms>")
+        actions[point] = action
+    return actions
 
 
 class Faults:
-    def __init__(self, spec: str = "") -> None:
-        self.actions: dict[str, str] = {}
-        for item in filter(None, (part.strip() for part in spec.split(","))):
-            point, _, action = item.partition("=")
-            if point not in POINTS:
-                raise ValueError(f"unknown fault point {point!r}; known: {', '.join(POINTS)}")
-            if not (action in ("crash", "stop") or action.startswith("sleep:")
-                    and action[6:].isdigit()):
-                raise ValueError(f"unknown fault action {action!r}: crash, stop or sleep:<ms>")
-            self.actions[point] = action
+    """The actions of `spec` at this service's `points`."""
+
+    def __init__(self, spec: str = "", points: Collection[str] = ()) -> None:
+        self.points = frozenset(points)
+        given = parse(spec)
+        self.actions = {point: action for point, action in given.items()
+                        if point in self.points}
+        if given.keys() - self.points:
+            log.info("fault points of other services, not armed here: %s",
+                     ", ".join(sorted(given.keys() - self.points)))
 
     async def point(self, name: str) -> None:
         if not self.actions:

@@ -15,8 +15,10 @@ Prometheus.
     lock_extensions_total{outcome}      extended | lost | error
     lock_leases_lost_total
     fenced_writes_total{store, outcome} accepted | stale_token | lock_not_held | superseded
-    repairs_total{kind}                 settled | rolled_back | busy | failed
-    dependency_errors_total{dependency} redis | mongodb | invoices
+    dependency_errors_total{dependency} redis | mongodb | invoices (each a 503 answered)
+
+A service adds its own to the same registry (orders: `repairs_total`, see
+`orders.repair`).
 """
 
 from __future__ import annotations
@@ -53,8 +55,6 @@ class Metrics:
         self.fenced_writes = Counter(
             "fenced_writes", "Writes carrying a fencing token, by store and outcome",
             ["store", "outcome"], registry=r)
-        self.repairs = Counter(
-            "repairs", "Interrupted changes handled by the repairer", ["kind"], registry=r)
         self.dependency_errors = Counter(
             "dependency_errors", "Calls to a dependency that failed or timed out",
             ["dependency"], registry=r)

@@ -7,13 +7,15 @@ metrics and tracing, for whoever takes it into another service.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from typing import Any
+from typing import Any, AsyncIterator
 
 from opentelemetry import trace
 
-from fencing import FencedLock, Lease, LockError
+from fencing import FencedLock, Lease, LockBusy, LockError, LockUnavailable
 from servicekit.metrics import Metrics
 
 log = logging.getLogger("servicekit.lock")
@@ -77,6 +79,43 @@ class ObservedLock:
                         "token": lease.token, "resources": list(lease.resources)})
         return released
 
+    @contextlib.asynccontextmanager
+    async def hold(self, *resources: str, timeout: float | None = None,
+                   floor: int | None = None, max_hold: float | None = None
+                   ) -> AsyncIterator[Lease]:
+        """`async with lock.hold(...) as lease:` acquire, act, release, each step observed.
+
+        Raises `LockBusy` if the resources were not taken (within `timeout`), a
+        `LockError` if Redis failed during the acquire. While the block runs, the
+        lease is renewed as `FencedLock.hold(keep_alive=True)` renews it: every
+        third of its ttl, for at most `max_hold` seconds, stopped before the
+        release; a renewal that finds the lease gone sets `lease.lost`. The
+        renewals go through `extend` so that each one is counted and logged.
+        The stores' token checks decide in any case.
+
+        The block's outcome is the caller's answer. A release that fails (Redis
+        gone) is logged and counted, `lock_releases_total{outcome="error"}`, and
+        not raised: a committed change must not be reported as failed, and a
+        refusal keeps its reason. The lease then ends by its ttl.
+        """
+        lease = await self.acquire(*resources, timeout=timeout, floor=floor)
+        if lease is None:
+            raise LockBusy(tuple(resources), timeout)
+        renewer = asyncio.create_task(self._keep_alive(lease, max_hold))
+        try:
+            yield lease
+        finally:
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
+            try:
+                await self.release(lease)
+            except LockError as exc:
+                log.warning("lease not released: token %s on %s (%s); it ends by its ttl "
+                            "within %d ms", lease.token, ", ".join(lease.resources), exc,
+                            self.ttl_ms, extra={"event": "lease_release_failed",
+                                                "token": lease.token,
+                                                "resources": list(lease.resources)})
+
     async def extend(self, lease: Lease) -> bool:
         try:
             extended = await self.lock.extend(lease)
@@ -96,6 +135,22 @@ class ObservedLock:
 
     async def close(self) -> None:
         await self.lock.close()
+
+    async def _keep_alive(self, lease: Lease, max_hold: float | None) -> None:
+        give_up_at = None if max_hold is None else time.monotonic() + max_hold
+        while True:
+            await asyncio.sleep(self.ttl_ms / 3000)
+            if give_up_at is not None and time.monotonic() >= give_up_at:
+                log.warning("lease %s held past %ss: no longer renewed", lease.token, max_hold,
+                            extra={"event": "lease_not_renewed", "token": lease.token})
+                return
+            try:
+                if not await self.extend(lease):
+                    return
+            except LockUnavailable:  # counted by extend; the next try may pass
+                if not lease.held:
+                    lease.mark_lost()
+                    return
 
     def _count(self, outcome: str, started: float, span: Any) -> float:
         waited = time.monotonic() - started

@@ -1,14 +1,17 @@
 """Processes killed (SIGKILL) in the middle of a change: nothing stays apart.
 
-Each case kills orders-0 at one named step of an update or a delete (a test-only
-fault hook), starts it again, and waits a lease time plus a repair interval.
-Then the order and its invoice agree, no intent is left open, and the state is
-the one the rules say: an update cut off before its commit rolls back, one cut
-off after it stands; a delete, once its intent is recorded, is completed.
+Each case kills orders-0 at one named step of a create, an update or a delete
+(a test-only fault hook), starts it again, and waits a lease time plus a
+repair interval (for a create, the pending grace too). Then the order and its
+invoice agree, no intent or pending order is left, and the state is the one
+the rules say: an update cut off before its commit rolls back, one cut off
+after it stands; a delete, once its intent is recorded, is completed; a create
+cut off before its order is activated leaves no order and a deleted invoice.
 """
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterator
@@ -18,7 +21,7 @@ from tornado.httpclient import HTTPClientError
 from tornado.ioloop import IOLoop
 
 from tests.e2e.cluster import Cluster
-from tests.stack import call
+from tests.stack import ITEM, call
 
 FAST = {"LOCK_TTL_MS": "1000", "REPAIR_INTERVAL_MS": "300"}
 SETTLE_WITHIN = 1.0 + 0.3 + 8.0  # lease + repair interval + room for a slow machine
@@ -33,13 +36,40 @@ OUTCOME = {
 }
 
 
+# point -> whether the order stands afterwards
+CREATE_OUTCOME = {
+    "after_invoice_create": False,         # the invoice exists, the order is pending
+    "before_activate": False,
+    "before_release": True,                # activated: it stands
+}
+# The pending grace is a lease time plus an HTTP timeout.
+CREATE_FAST = {**FAST, "HTTP_TIMEOUT_MS": "2000"}
+
+
+def start_with_orders_0_crashing(point: str, cluster_env: dict[str, str], tmp_path: Path,
+                                 fast: dict[str, str]) -> Cluster:
+    crash = {"DLOCK_TEST_MODE": "1", "DLOCK_FAULTS": f"{point}=crash"}
+    return Cluster.start(tmp_path, {**cluster_env, **fast}, orders=2, invoices=1,
+                         orders_env=[crash, {}])
+
+
 @pytest.fixture(params=list(OUTCOME))
 def crashing(request: pytest.FixtureRequest, cluster_env: dict[str, str], tmp_path: Path,
              io_loop: IOLoop) -> Iterator[tuple[Cluster, str]]:
-    crash = {"DLOCK_TEST_MODE": "1", "DLOCK_FAULTS": f"{request.param}=crash"}
-    running = Cluster.start(tmp_path, {**cluster_env, **FAST}, orders=2, invoices=1,
-                            orders_env=[crash, {}])
-    yield running, request.param
+    yield from serving(start_with_orders_0_crashing(request.param, cluster_env, tmp_path,
+                                                    FAST), request.param, io_loop)
+
+
+@pytest.fixture(params=list(CREATE_OUTCOME))
+def crashing_create(request: pytest.FixtureRequest, cluster_env: dict[str, str],
+                    tmp_path: Path, io_loop: IOLoop) -> Iterator[tuple[Cluster, str]]:
+    yield from serving(start_with_orders_0_crashing(request.param, cluster_env, tmp_path,
+                                                    CREATE_FAST), request.param, io_loop)
+
+
+def serving(running: Cluster, point: str, io_loop: IOLoop) -> Iterator[tuple[Cluster, str]]:
+    """A fixture's cluster and its crash point: yielded, then stopped, clients closed."""
+    yield running, point
     running.stop()
     io_loop.run_sync(running.close_clients)
 
@@ -75,6 +105,36 @@ async def test_an_orders_instance_killed_at_any_step_leaves_order_and_invoice_ag
         assert final["total"] == (Decimal("42") if stands else Decimal("21")), point
     else:
         assert (final["deleted_at"] is not None) == stands, point
+    assert (await call("GET", f"{dying.url}/health")).status == 200
+
+
+@pytest.mark.slow
+@pytest.mark.gen_test(timeout=60)
+async def test_an_orders_instance_killed_at_any_step_of_a_create_leaves_no_half_order(
+        crashing_create: tuple[Cluster, str]) -> None:
+    cluster, point = crashing_create
+    dying, survivor = cluster.orders
+    user = str(uuid.uuid4())  # finds the order the client never heard of
+    status = await send_to_dying("POST", f"{dying.url}/orders", {
+        "user_id": user, "item_id": ITEM, "quantity": 2, "value": Decimal("10.50")})
+    assert status is None or status >= 500, "the process should have died mid-call"
+    stored = await cluster.db()["orders"].find_one({"user_id": user})
+    assert stored is not None, "the crash came after the order was stored"
+    cluster.restart_without_faults(dying)
+
+    stands = CREATE_OUTCOME[point]
+    assert await cluster.settled([stored["_id"]] if stands else [],
+                                 SETTLE_WITHIN + 2.0) == [], point
+    order = await call("GET", f"{survivor.url}/orders/{stored['_id']}")
+    invoice = (await call(
+        "GET", f"{cluster.invoices[0].url}/invoices/{stored['invoice_id']}")).json
+    if stands:
+        assert order.status == 200 and order.json["status"] == "created", point
+        assert invoice["status"] == "created" and invoice["total"] == Decimal("21"), point
+    else:
+        assert order.status == 404, point
+        assert await cluster.db()["orders"].find_one({"_id": stored["_id"]}) is None, point
+        assert invoice["status"] == "deleted", point
     assert (await call("GET", f"{dying.url}/health")).status == 200
 
 

@@ -14,17 +14,18 @@ from typing import Any, Awaitable, Callable
 
 import pytest
 
-from orders.repair import Repairer
-from orders.service import resources
+from orders.repair import PassResult, Repairer, repairs_counter
+from orders.pair import resources
 from servicekit import validate
 from servicekit.faults import NO_FAULTS
+from servicekit.metrics import Metrics
 from tests.stack import ITEM, USER, Stack, call
 
 LATER = "2030-01-01T00:00:00Z"
 
 
 def repairer(stack: Stack) -> Repairer:
-    return Repairer(stack.order_service, interval_ms=100,
+    return Repairer(stack.order_service.interrupted, interval_ms=100,
                     pending_grace_ms=stack.settings.lock_ttl_ms + stack.settings.http_timeout_ms)
 
 
@@ -134,10 +135,30 @@ async def test_two_repairers_at_once_settle_each_order_once_and_safely(
     for order in orders:
         await cut_off(first, order, "update", invoice_written=True)
     results = await asyncio.gather(repairer(first).run_once(), repairer(second).run_once())
-    assert sum(r.settled for r in results) >= 8 and sum(r.failed for r in results) == 0
+    assert sum(r.settled for r in results) == 8 and sum(r.failed for r in results) == 0
     for order in orders:
         assert (await first.invoice(order["invoice_id"]))["total"] == Decimal("21")
         assert "intent" not in (await stored(first, order))[0]
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_an_order_another_repairer_settled_first_is_not_counted(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    order = await stack.create_order()
+    await cut_off(stack, order, "update", invoice_written=True)
+    store = stack.order_service.store
+    listed = await store.expired_intents(validate.now_micros(), 10)
+    assert (await repairer(stack).run_once()).settled == 1
+
+    async def as_listed_before(now_us: int, limit: int) -> list[dict]:
+        return listed  # this repairer read the list before the other one settled it
+
+    monkeypatch.setattr(store, "expired_intents", as_listed_before)
+    metrics = Metrics()
+    late = Repairer(stack.order_service.interrupted, interval_ms=100, pending_grace_ms=60_000,
+                    repairs=repairs_counter(metrics))
+    assert await late.run_once() == PassResult()
+    assert metrics.registry.get_sample_value("repairs_total", {"kind": "settled"}) is None
 
 
 @pytest.mark.gen_test(timeout=20)
