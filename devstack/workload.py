@@ -26,33 +26,14 @@ import random
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
-import ujson
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-
+from devstack.http import request
 from servicekit.validate import timestamp_field
 
 BASE_US = 1_900_000_000 * 1_000_000  # 2030: later than any order's creation
 USER = "6f1d6c4e-6a8e-4e55-9a43-5b0c1f3e2a10"
 ITEM = "0b7e3c52-2f5d-4c9b-8a55-7c7f0f1e9d21"
-
-
-async def request(method: str, url: str, body: Any = None,
-                  timeout: float = 10.0) -> tuple[int | None, Any]:
-    """(status, parsed body); status None when no answer came (refused, dropped, timed out)."""
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    try:
-        response = await AsyncHTTPClient().fetch(
-            url, method=method, headers=headers, raise_error=False,
-            body=ujson.dumps(body) if body is not None else None,
-            request_timeout=timeout, connect_timeout=timeout)
-    except (OSError, HTTPClientError):
-        return None, None
-    try:
-        return response.code, ujson.loads(response.body) if response.body else None
-    except ValueError:
-        return response.code, None
 
 
 def rfc3339(micros: int) -> str:

@@ -50,8 +50,9 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 from fencing import Lease
 from orders.invoices_client import InvoiceCallFailed, InvoicesClient, InvoiceStale
 from servicekit import fenced_write, validate
-from servicekit.errors import (EventOutdated, IdempotencyKeyReused, InvoiceFailed, Locked,
-                               NotFound, OrderDeleted, Unavailable)
+from orders.errors import (EventOutdated, IdempotencyKeyReused, InvoiceFailed, Locked,
+                           OrderDeleted)
+from servicekit.errors import NotFound, Unavailable
 from servicekit.faults import Faults
 from servicekit.observed_lock import ObservedLock
 
