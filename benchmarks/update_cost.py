@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import tempfile
 import time
+from pathlib import Path
 
+import psutil
 from pymongo import AsyncMongoClient
 
-from devstack import MongoServer, RedisServer, ServiceProcess
-from devstack.workload import create_orders, request
+from devstack import Deployment, MongoServer, RedisServer
+from devstack.http import request
+from devstack.workload import create_orders
 
 # label -> (name for its database, key prefix and logs; extra environment)
 STRATEGIES = {"fenced": ("fenced", {}),
@@ -31,9 +33,9 @@ class UnsyncedMongo(MongoServer):
 
 
 def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User and system CPU time the process has used."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 async def measure(name: str, slug: str, extra: dict[str, str], mongo: MongoServer,
@@ -41,12 +43,9 @@ async def measure(name: str, slug: str, extra: dict[str, str], mongo: MongoServe
     env = {"REDIS_URL": redis.url, "MONGO_URL": mongo.url, "MONGO_DB": f"cost_{slug}",
            "LOCK_PREFIX": f"cost-{slug}", "INVOICES_API_KEY": "cost-key-0123456789",
            "LOG_FORMAT": "json", **extra}
-    invoices = ServiceProcess("invoices", "INVOICES_PORT", env,
-                              log_path=f"{logs}/{slug}-invoices.log")
-    invoices.start()
-    orders = ServiceProcess("orders", "ORDERS_PORT", {**env, "INVOICES_URL": invoices.url},
-                            log_path=f"{logs}/{slug}-orders.log")
-    orders.start()
+    deployment = Deployment.build(env, logs=Path(logs), log_prefix=f"{slug}-")
+    deployment.start()
+    orders, invoices = deployment.orders[0], deployment.invoices[0]
     client: AsyncMongoClient = AsyncMongoClient(mongo.url, timeoutMS=10_000)
     try:
         ids = [order["id"] for order in await create_orders(orders.url, 5)]
@@ -72,8 +71,7 @@ async def measure(name: str, slug: str, extra: dict[str, str], mongo: MongoServe
               + ", ".join(f"{key} {value:.1f}" for key, value in ops.items()))
     finally:
         await client.close()
-        orders.stop()
-        invoices.stop()
+        deployment.stop()
 
 
 async def main(updates: int, sync: bool) -> None:

@@ -11,6 +11,8 @@ import time
 from types import TracebackType
 from typing import IO, Any, Sequence
 
+import psutil
+
 from devstack.ports import free_port, is_listening
 
 
@@ -132,11 +134,11 @@ class ServerProcess:
 
     @property
     def frozen(self) -> bool:
-        """True while the process is stopped by SIGSTOP (state T in /proc)."""
+        """True while the process is stopped by SIGSTOP (or a tracer)."""
         try:
-            with open(f"/proc/{self.pid}/stat", encoding="ascii") as stat:
-                return stat.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
-        except (OSError, RuntimeError):
+            return psutil.Process(self.pid).status() in (psutil.STATUS_STOPPED,
+                                                         psutil.STATUS_TRACING_STOP)
+        except (psutil.Error, RuntimeError):
             return False
 
     def terminate(self) -> None:

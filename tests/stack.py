@@ -5,4 +5,7 @@ from devstack.http import Reply, call
 from devstack.in_process import Stack
 from devstack.workload import ITEM, USER
 
-__all__ = ["ITEM", "USER", "Reply", "Stack", "call"]
+# An update_time later than any order's creation.
+LATER = "2030-01-01T00:00:00Z"
+
+__all__ = ["ITEM", "LATER", "USER", "Reply", "Stack", "call"]
