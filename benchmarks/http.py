@@ -34,11 +34,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import psutil
 from tornado.httpclient import AsyncHTTPClient
 
 from devstack import Deployment, MongoServer, RedisServer, ServiceProcess
 from devstack.http import request as send
+from devstack.process import cpu_seconds
 from devstack.workload import BASE_US, ITEM, USER
 from servicekit.validate import format_micros
 
@@ -71,15 +71,6 @@ class Cell:
         data.update(ok_per_s=round(self.ok_per_s, 1), p50_ms=round(self.pct(0.50), 2),
                     p95_ms=round(self.pct(0.95), 2), p99_ms=round(self.pct(0.99), 2))
         return data
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time the process has used; 0 once it is gone."""
-    try:
-        times = psutil.Process(pid).cpu_times()
-    except psutil.Error:
-        return 0.0
-    return float(times.user + times.system)
 
 
 class Bench:

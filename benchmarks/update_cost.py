@@ -2,7 +2,7 @@
 
 Runs one orders and one invoices instance per strategy against one Redis and one
 SecantusDB. It sends `--updates` PATCHes one at a time and prints, per update,
-the wall time, the CPU time of every process (from /proc), and MongoDB's
+the wall time, the CPU time of every process (psutil), and MongoDB's
 opcounters (serverStatus). With `--no-sync`, SecantusDB runs without
 `--sync-on-commit`, to show whether syncing to disk is what costs.
 """
@@ -15,11 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
 from pymongo import AsyncMongoClient
 
 from devstack import Deployment, MongoServer, RedisServer
 from devstack.http import request
+from devstack.process import cpu_seconds
 from devstack.workload import create_orders
 
 # label -> (name for its database, key prefix and logs; extra environment)
@@ -30,12 +30,6 @@ STRATEGIES = {"fenced": ("fenced", {}),
 class UnsyncedMongo(MongoServer):
     def command(self) -> list[str]:
         return [arg for arg in super().command() if arg != "--sync-on-commit"]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time the process has used."""
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
 
 
 async def measure(name: str, slug: str, extra: dict[str, str], mongo: MongoServer,

@@ -27,6 +27,15 @@ def _echo(stream: IO[bytes], prefix: str) -> None:
             sys.stdout.flush()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used; 0 once it is gone."""
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
 class ServerStartError(RuntimeError):
     """The server did not accept connections in time; the message carries its log tail."""
 
