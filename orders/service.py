@@ -48,10 +48,10 @@ import logging
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 from fencing import Lease
-from orders.invoices_client import InvoiceCallFailed, InvoicesClient, InvoiceStale
-from servicekit import fenced_write, validate
 from orders.errors import (EventOutdated, IdempotencyKeyReused, InvoiceFailed, Locked,
                            OrderDeleted)
+from orders.invoices_client import InvoiceCallFailed, InvoicesClient, InvoiceStale
+from servicekit import fenced_write, validate
 from servicekit.errors import NotFound, Unavailable
 from servicekit.faults import Faults
 from servicekit.observed_lock import ObservedLock

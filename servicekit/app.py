@@ -14,7 +14,8 @@ from typing import Any, Generic, Sequence, TypeVar
 
 from tornado.web import Application
 
-from servicekit.handlers import InFlight, NotFoundHandler, common_routes, log_request
+from servicekit.handlers import (InFlight, JsonHandler, NotFoundHandler, common_routes,
+                                 log_request)
 from servicekit.metrics import Metrics
 
 S = TypeVar("S")
@@ -32,11 +33,12 @@ class ServiceApp(Generic[S]):
 
 def make_application(routes: Sequence[Route], mongo: Any, redis: Any,
                      metrics: Metrics) -> tuple[Application, InFlight]:
-    """The service's routes and the common ones, each handler told of `inflight` and
-    `metrics`; unknown paths answer the JSON 404."""
+    """The service's routes and the common ones, each `JsonHandler` told of `inflight`
+    and `metrics` (another handler gets only its own arguments); unknown paths answer
+    the JSON 404."""
     inflight = InFlight()
     shared = {"inflight": inflight, "metrics": metrics}
-    specs = [(pattern, handler, {**shared, **args})
+    specs = [(pattern, handler, {**shared, **args} if issubclass(handler, JsonHandler) else args)
              for pattern, handler, args in [*routes, *common_routes(mongo, redis)]]
     application = Application(specs, default_handler_class=NotFoundHandler,
                               default_handler_args=shared, log_function=log_request)
