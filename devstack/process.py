@@ -11,6 +11,8 @@ import time
 from types import TracebackType
 from typing import IO, Any, Sequence
 
+import psutil
+
 from devstack.ports import free_port, is_listening
 
 
@@ -23,6 +25,15 @@ def _echo(stream: IO[bytes], prefix: str) -> None:
         with _echo_lock:
             sys.stdout.write(f"{prefix} | {text}\n")
             sys.stdout.flush()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used; 0 once it is gone."""
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
 
 
 class ServerStartError(RuntimeError):
@@ -132,11 +143,11 @@ class ServerProcess:
 
     @property
     def frozen(self) -> bool:
-        """True while the process is stopped by SIGSTOP (state T in /proc)."""
+        """True while the process is stopped by SIGSTOP (or a tracer)."""
         try:
-            with open(f"/proc/{self.pid}/stat", encoding="ascii") as stat:
-                return stat.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
-        except (OSError, RuntimeError):
+            return psutil.Process(self.pid).status() in (psutil.STATUS_STOPPED,
+                                                         psutil.STATUS_TRACING_STOP)
+        except (psutil.Error, RuntimeError):
             return False
 
     def terminate(self) -> None:

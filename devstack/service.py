@@ -11,7 +11,7 @@ from devstack.process import ServerProcess
 
 
 class ServiceProcess(ServerProcess):
-    """`python -m <module>` with `env` added to this process's environment.
+    """`python -m <module> [args]` with `env` added to this process's environment.
 
     Ready when `GET /health` answers 200. The port is passed in the service's
     own variable (`port_variable`, e.g. ORDERS_PORT), so restarts keep it.
@@ -21,8 +21,9 @@ class ServiceProcess(ServerProcess):
 
     def __init__(self, module: str, port_variable: str, env: Mapping[str, str] | None = None,
                  port: int | None = None, host: str = "127.0.0.1",
-                 log_path: str | None = None) -> None:
+                 log_path: str | None = None, args: Sequence[str] = ()) -> None:
         super().__init__(port, host, log_path)
+        self.args = list(args)
         self.name = module
         self.module = module
         self.port_variable = port_variable
@@ -33,7 +34,7 @@ class ServiceProcess(ServerProcess):
         return f"http://{self.host}:{self.port}"
 
     def command(self) -> Sequence[str]:
-        return [sys.executable, "-m", self.module]
+        return [sys.executable, "-m", self.module, *self.args]
 
     def environment(self) -> dict[str, str]:
         return {**os.environ, **self.env, self.port_variable: str(self.port), "HOST": self.host}

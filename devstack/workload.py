@@ -26,38 +26,14 @@ import random
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
-import ujson
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-
-from servicekit.validate import timestamp_field
+from devstack.http import request
+from servicekit.validate import format_micros, timestamp_field
 
 BASE_US = 1_900_000_000 * 1_000_000  # 2030: later than any order's creation
 USER = "6f1d6c4e-6a8e-4e55-9a43-5b0c1f3e2a10"
 ITEM = "0b7e3c52-2f5d-4c9b-8a55-7c7f0f1e9d21"
-
-
-async def request(method: str, url: str, body: Any = None,
-                  timeout: float = 10.0) -> tuple[int | None, Any]:
-    """(status, parsed body); status None when no answer came (refused, dropped, timed out)."""
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    try:
-        response = await AsyncHTTPClient().fetch(
-            url, method=method, headers=headers, raise_error=False,
-            body=ujson.dumps(body) if body is not None else None,
-            request_timeout=timeout, connect_timeout=timeout)
-    except (OSError, HTTPClientError):
-        return None, None
-    try:
-        return response.code, ujson.loads(response.body) if response.body else None
-    except ValueError:
-        return response.code, None
-
-
-def rfc3339(micros: int) -> str:
-    seconds, fraction = divmod(micros, 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{fraction:06d}Z"
 
 
 def parse_micros(text: str) -> int:
@@ -119,7 +95,7 @@ class Workload:
                 value = Decimal(rng.randint(1, 99_999)).scaleb(-2)
                 self.sent[order_id][update_us] = (quantity, value)
                 status, _ = await request("PATCH", url, {
-                    "update_time": rfc3339(update_us), "quantity": quantity,
+                    "update_time": format_micros(update_us), "quantity": quantity,
                     "value": float(value)})
                 self.statuses["PATCH", status] += 1
                 if status == 200:
@@ -139,8 +115,8 @@ class Workload:
                     now = (parse_micros(order["updated_at"]), order["deleted_at"] is not None)
                     before = seen.get(order_id)
                     if before and (now[0] < before[0] or (before[1] and not now[1])):
-                        seen_back = (f"{order_id}: went back from {rfc3339(before[0])} to "
-                                     f"{rfc3339(now[0])}")
+                        seen_back = (f"{order_id}: went back from {format_micros(before[0])} to "
+                                     f"{format_micros(now[0])}")
                         if seen_back not in self.regressions:
                             self.regressions.append(seen_back)
                     seen[order_id] = max(before or now, now)
@@ -152,6 +128,16 @@ class Workload:
         finally:
             running = False
             await watching
+
+
+def pair_disagreement(order_id: str, order: dict, invoice: dict) -> str | None:
+    """How an order and its invoice, as the API shows them, differ; None if they agree."""
+    if Decimal(str(order["total"])) != Decimal(str(invoice["total"])) or \
+            (order["deleted_at"] is None) != (invoice["deleted_at"] is None):
+        return (f"{order_id}: order total {order['total']} deleted "
+                f"{order['deleted_at'] is not None}, invoice total "
+                f"{invoice['total']} deleted {invoice['deleted_at'] is not None}")
+    return None
 
 
 @dataclass
@@ -175,15 +161,13 @@ async def check(workload: Workload, orders_url: str, invoices_url: str) -> Repor
         order_id = order["id"]
         _, final = await request("GET", f"{orders_url}/orders/{order_id}")
         _, invoice = await request("GET", f"{invoices_url}/invoices/{order['invoice_id']}")
-        if Decimal(str(final["total"])) != Decimal(str(invoice["total"])) or \
-                (final["deleted_at"] is None) != (invoice["deleted_at"] is None):
-            disagreeing.append(f"{order_id}: order total {final['total']} deleted "
-                               f"{final['deleted_at'] is not None}, invoice total "
-                               f"{invoice['total']} deleted {invoice['deleted_at'] is not None}")
+        problem = pair_disagreement(order_id, final, invoice)
+        if problem:
+            disagreeing.append(problem)
         final_us = parse_micros(final["updated_at"])
         acknowledged = workload.acknowledged.get(order_id, [])
         if acknowledged and final_us < max(acknowledged):
-            lost.append(f"{order_id}: update of {rfc3339(max(acknowledged))} acknowledged, "
+            lost.append(f"{order_id}: update of {format_micros(max(acknowledged))} acknowledged, "
                         f"order shows {final['updated_at']}")
         if order_id in workload.deletes_acknowledged and final["deleted_at"] is None:
             lost.append(f"{order_id}: delete acknowledged, order not deleted")

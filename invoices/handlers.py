@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import hmac
 
-from servicekit import validate
-from servicekit.errors import BadHeader, FencingTokenRequired, Unauthorized
-from servicekit.handlers import JsonHandler
+from invoices.errors import ERROR_TABLE, FencingTokenRequired
 from invoices.service import InvoiceService, render
+from servicekit import validate
+from servicekit.errors import BadHeader, Unauthorized
+from servicekit.handlers import JsonHandler
 
 MAX_TOKEN = 2**63 - 1  # what MongoDB stores as a 64-bit integer
+TOTAL_MAX_CENTS = 10**15 * 100
+REALM = "invoices"
 
 
 class InvoiceHandlerBase(JsonHandler):
+    errors = ERROR_TABLE
+
     def initialize(self, service: InvoiceService, api_key: str) -> None:
         self.service = service
         self.api_key = api_key
@@ -25,7 +30,8 @@ class InvoiceHandlerBase(JsonHandler):
         scheme, _, given = self.request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
                 given.strip().encode(), self.api_key.encode()):
-            raise Unauthorized("invoice writes need Authorization: Bearer <INVOICES_API_KEY>")
+            raise Unauthorized("invoice writes need Authorization: Bearer <INVOICES_API_KEY>",
+                               realm=REALM)
 
     def fencing_token(self) -> int:
         text = self.request.headers.get("Fencing-Token")
@@ -45,7 +51,7 @@ class InvoicesHandler(InvoiceHandlerBase):
         body = validate.object_with(self.body, required=("user_id", "total"), optional=("id",))
         invoice_id = validate.uuid_field(body, "id") if "id" in body else None
         user_id = validate.uuid_field(body, "user_id")
-        total = validate.cents_field(body, "total", 0, validate.TOTAL_MAX_CENTS,
+        total = validate.cents_field(body, "total", 0, TOTAL_MAX_CENTS,
                                      allow_zero=True)
         doc = await self.service.create(invoice_id, user_id, total)
         self.set_header("Location", f"/invoices/{doc['_id']}")
@@ -62,7 +68,7 @@ class InvoiceHandler(InvoiceHandlerBase):
         invoice_id = validate.path_id(raw_id)
         token = self.fencing_token()
         body = validate.object_with(self.body, required=("total",))
-        total = validate.cents_field(body, "total", 0, validate.TOTAL_MAX_CENTS,
+        total = validate.cents_field(body, "total", 0, TOTAL_MAX_CENTS,
                                      allow_zero=True)
         self.send_json(200, render(await self.service.update_total(invoice_id, token, total)))
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from invoices.service import InvoiceService
 from servicekit import validate
-from servicekit.errors import LockNotHeld, NotFound
+from invoices.errors import LockNotHeld
+from servicekit.errors import NotFound
 from servicekit.fenced_write import update_then_read
 from servicekit.naive import naive_key
 

@@ -5,7 +5,8 @@ T (else 409 lock_not_held) and the invoice has accepted no token above T (else
 409 stale_token, with the invoice's token, so the caller can pass it as
 `floor` and heal after Redis lost its counter). The second check rides on the
 write itself: one conditional update whose filter carries it
-(`servicekit.fenced_write.update_then_read`).
+(`servicekit.fenced_write.update_then_read`). The invoice's lock name is
+`servicekit.lock_names.invoice_lock`, which orders locks too.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from decimal import Decimal
 from typing import Any
 
 from servicekit import fenced_write, validate
-from servicekit.errors import LockNotHeld, NotFound, StaleToken, ValidationFailed
+from invoices.errors import LockNotHeld, StaleToken
+from servicekit.errors import NotFound, ValidationFailed
 from servicekit.faults import NO_FAULTS, Faults
+from servicekit.lock_names import invoice_lock
 from servicekit.observed_lock import ObservedLock
 
 log = logging.getLogger(__name__)
@@ -28,11 +31,6 @@ def render(doc: dict) -> dict[str, Any]:
             "created_at": validate.format_micros(doc["created_us"]),
             "updated_at": validate.format_micros(doc["updated_us"]),
             "deleted_at": validate.format_micros(doc["deleted_us"])}
-
-
-def resource(invoice_id: str) -> str:
-    """The lock name of an invoice; the orders service locks the same name."""
-    return f"invoice:{invoice_id}"
 
 
 class InvoiceService:
@@ -90,7 +88,7 @@ class InvoiceService:
         await self.faults.point("invoice_after_write")
 
     async def _check_holder(self, invoice_id: str, token: int) -> None:
-        holder = await self.lock.holder(resource(invoice_id))
+        holder = await self.lock.holder(invoice_lock(invoice_id))
         if holder != token:
             refusal = await self._refusal(invoice_id, token)
             if isinstance(refusal, StaleToken | NotFound):

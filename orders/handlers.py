@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from orders.errors import ERROR_TABLE
 from orders.order import render
 from orders.service import OrderService
 from servicekit import validate
@@ -9,9 +10,21 @@ from servicekit.errors import ValidationFailed
 from servicekit.handlers import JsonHandler
 
 MAX_IDEMPOTENCY_KEY = 200
+QUANTITY_MAX = 1_000_000
+VALUE_MAX_CENTS = 1_000_000_000 * 100
+
+
+def quantity_field(body: dict) -> int:
+    return validate.int_field(body, "quantity", 1, QUANTITY_MAX)
+
+
+def value_field(body: dict) -> int:
+    return validate.cents_field(body, "value", 1, VALUE_MAX_CENTS, allow_zero=False)
 
 
 class OrderHandlerBase(JsonHandler):
+    errors = ERROR_TABLE
+
     def initialize(self, service: OrderService) -> None:
         self.service = service
 
@@ -28,9 +41,7 @@ class OrdersHandler(OrderHandlerBase):
                                    "characters", field="Idempotency-Key")
         doc = await self.service.create(
             validate.uuid_field(body, "user_id"), validate.uuid_field(body, "item_id"),
-            validate.quantity_field(body),
-            validate.cents_field(body, "value", 1, validate.VALUE_MAX_CENTS, allow_zero=False),
-            key)
+            quantity_field(body), value_field(body), key)
         self.set_header("Location", f"/orders/{doc['_id']}")
         self.send_json(201, render(doc))
 
@@ -48,9 +59,8 @@ class OrderHandler(OrderHandlerBase):
         if "quantity" not in body and "value" not in body:
             raise ValidationFailed("send quantity, value or both", field="quantity")
         update_us = validate.timestamp_field(body, "update_time")
-        quantity = validate.quantity_field(body) if "quantity" in body else None
-        value = (validate.cents_field(body, "value", 1, validate.VALUE_MAX_CENTS,
-                                      allow_zero=False) if "value" in body else None)
+        quantity = quantity_field(body) if "quantity" in body else None
+        value = value_field(body) if "value" in body else None
         doc = await self.service.update(order_id, update_us, quantity, value)
         self.send_json(200, render(doc))
 

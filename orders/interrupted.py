@@ -38,7 +38,7 @@ from orders import order as orders
 from orders.invoices_client import InvoicesClient, InvoiceStale
 from orders.pair import PairLock
 from servicekit import fenced_write
-from servicekit.errors import Locked
+from orders.errors import Locked
 from servicekit.faults import Faults
 
 log = logging.getLogger(__name__)

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
 from servicekit import jsonio, validate
 
@@ -42,31 +43,35 @@ class InvoiceStale(InvoiceCallFailed):
         return int(self.body.get("current_token", 0))
 
 
-def use_http_client(kind: str, max_clients: int = 64) -> str:
-    """Choose the process's Tornado HTTP client; "curl" keeps connections to invoices alive.
+def make_http_client(kind: str, max_clients: int = 64) -> AsyncHTTPClient:
+    """An HTTP client of orders' own; "curl" keeps connections to invoices alive.
 
     Falls back to Tornado's own client, with a warning, where pycurl is missing.
+    The process's shared `AsyncHTTPClient` stays as it was.
     """
     if kind == "curl":
         try:
-            import pycurl  # noqa: F401
+            from tornado.curl_httpclient import CurlAsyncHTTPClient
         except ImportError:
             log.warning("HTTP_CLIENT=curl but pycurl is not installed: using Tornado's own "
                         "client (a new connection per call)")
-            kind = "simple"
-    if kind == "curl":
-        AsyncHTTPClient.configure("tornado.curl_httpclient.CurlAsyncHTTPClient",
-                                  max_clients=max_clients)
-    else:
-        AsyncHTTPClient.configure(None, max_clients=max_clients)
-    return kind
+        else:
+            return CurlAsyncHTTPClient(force_instance=True, max_clients=max_clients)
+    return SimpleAsyncHTTPClient(force_instance=True, max_clients=max_clients)
 
 
 class InvoicesClient:
-    def __init__(self, base_url: str, timeout_ms: int, api_key: str = "") -> None:
+    """Calls to invoices through an HTTP client of its own (`close()` it when done)."""
+
+    def __init__(self, base_url: str, timeout_ms: int, api_key: str = "",
+                 http_client: str = "curl") -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout_ms / 1000
         self.auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = make_http_client(http_client)
+
+    async def close(self) -> None:
+        self.http.close()
 
     async def create(self, invoice_id: str, user_id: str, total_cents: int) -> None:
         await self._call("POST", "/invoices", {"id": invoice_id, "user_id": user_id,
@@ -85,7 +90,7 @@ class InvoicesClient:
         if token is not None:
             headers["Fencing-Token"] = str(token)
         try:
-            response = await AsyncHTTPClient().fetch(
+            response = await self.http.fetch(
                 self.base_url + path, method=method, headers=headers,
                 body=jsonio.dumps(body) if body is not None else None,
                 connect_timeout=self.timeout, request_timeout=self.timeout, raise_error=False)

@@ -19,7 +19,7 @@ from typing import Any
 from orders import order as orders
 from orders.invoices_client import InvoiceCallFailed
 from orders.service import OrderService
-from servicekit.errors import EventOutdated, InvoiceFailed, Locked, OrderDeleted
+from orders.errors import EventOutdated, InvoiceFailed, Locked, OrderDeleted
 from servicekit.fenced_write import update_then_read
 from servicekit.naive import naive_key
 

@@ -37,12 +37,13 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 from fencing import Lease, LockBusy
 from orders import order as orders
+from orders.errors import (EventOutdated, IdempotencyKeyReused, InvoiceFailed, Locked,
+                           OrderDeleted)
 from orders.interrupted import InterruptedChanges
 from orders.invoices_client import InvoiceCallFailed, InvoicesClient, InvoiceStale
 from orders.pair import PairLock
 from servicekit import fenced_write, validate
-from servicekit.errors import (EventOutdated, IdempotencyKeyReused, InvoiceFailed, Locked,
-                               OrderDeleted, Unavailable)
+from servicekit.errors import Unavailable
 from servicekit.faults import Faults
 from servicekit.observed_lock import ObservedLock
 

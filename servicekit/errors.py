@@ -1,33 +1,30 @@
-"""The errors both services answer with, and the one table that maps them.
+"""The errors every service answers with, and the table each service extends.
 
 ::
 
     ServiceError                      a 4xx or 5xx answer, rendered by the base handler
     ├── InvalidJson                   400 invalid_json
     ├── BadHeader                     400 invalid_header
-    ├── Unauthorized                  401 unauthorized (+ WWW-Authenticate)
+    ├── Unauthorized                  401 unauthorized (+ WWW-Authenticate with its realm)
     ├── NotFound                      404 not_found
     ├── MethodNotAllowed              405 method_not_allowed
-    ├── Conflict
-    │   ├── EventOutdated             409 event_outdated
-    │   ├── OrderDeleted              409 order_deleted
-    │   ├── StaleToken                409 stale_token (+ current_token)
-    │   └── LockNotHeld               409 lock_not_held
+    ├── Conflict                      409, a service's own conflicts derive from it
     ├── PayloadTooLarge               413 payload_too_large
     ├── UnsupportedMediaType          415 unsupported_media_type
     ├── ValidationFailed              422 validation_error
-    ├── IdempotencyKeyReused          422 idempotency_key_reused
-    ├── Locked                        423 locked (+ Retry-After)
-    ├── InvoiceFailed                 424 invoice_failed
-    ├── FencingTokenRequired          428 fencing_token_required
     └── Unavailable                   503 unavailable (+ Retry-After)
 
-Code raises; nothing writes an error body by hand.
+A service adds its own errors below these and its own rows to `ERROR_TABLE`
+(`orders.errors`, `invoices.errors`); its handlers render with the extended
+table. Code raises; nothing writes an error body by hand.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
+
+# class -> (status, error code, Retry-After seconds or None)
+ErrorTable = Mapping[type["ServiceError"], tuple[int, str, int | None]]
 
 
 class ServiceError(Exception):
@@ -48,7 +45,9 @@ class BadHeader(ServiceError):
 
 
 class Unauthorized(ServiceError):
-    pass
+    def __init__(self, message: str, realm: str) -> None:
+        super().__init__(message)
+        self.realm = realm  # for WWW-Authenticate; not part of the body
 
 
 class NotFound(ServiceError):
@@ -60,24 +59,6 @@ class MethodNotAllowed(ServiceError):
 
 
 class Conflict(ServiceError):
-    pass
-
-
-class EventOutdated(Conflict):
-    pass
-
-
-class OrderDeleted(Conflict):
-    pass
-
-
-class StaleToken(Conflict):
-    def __init__(self, message: str, current_token: int) -> None:
-        super().__init__(message, current_token=current_token)
-        self.current_token = current_token
-
-
-class LockNotHeld(Conflict):
     pass
 
 
@@ -93,22 +74,6 @@ class ValidationFailed(ServiceError):
     pass
 
 
-class IdempotencyKeyReused(ServiceError):
-    pass
-
-
-class Locked(ServiceError):
-    pass
-
-
-class InvoiceFailed(ServiceError):
-    pass
-
-
-class FencingTokenRequired(ServiceError):
-    pass
-
-
 class Unavailable(ServiceError):
     def __init__(self, message: str, dependency: str = "") -> None:
         super().__init__(message)
@@ -117,31 +82,23 @@ class Unavailable(ServiceError):
 
 RETRY_AFTER_SECONDS = 1
 
-# class -> (status, error code, Retry-After seconds or None)
-ERROR_TABLE: dict[type[ServiceError], tuple[int, str, int | None]] = {
+ERROR_TABLE: ErrorTable = {
     InvalidJson: (400, "invalid_json", None),
     BadHeader: (400, "invalid_header", None),
     Unauthorized: (401, "unauthorized", None),
     NotFound: (404, "not_found", None),
     MethodNotAllowed: (405, "method_not_allowed", None),
-    EventOutdated: (409, "event_outdated", None),
-    OrderDeleted: (409, "order_deleted", None),
-    StaleToken: (409, "stale_token", None),
-    LockNotHeld: (409, "lock_not_held", None),
     PayloadTooLarge: (413, "payload_too_large", None),
     UnsupportedMediaType: (415, "unsupported_media_type", None),
     ValidationFailed: (422, "validation_error", None),
-    IdempotencyKeyReused: (422, "idempotency_key_reused", None),
-    Locked: (423, "locked", RETRY_AFTER_SECONDS),
-    InvoiceFailed: (424, "invoice_failed", None),
-    FencingTokenRequired: (428, "fencing_token_required", None),
     Unavailable: (503, "unavailable", RETRY_AFTER_SECONDS),
 }
 
 
-def describe(error: ServiceError) -> tuple[int, str, int | None]:
+def describe(error: ServiceError,
+             table: ErrorTable = ERROR_TABLE) -> tuple[int, str, int | None]:
     """Status, code and Retry-After of an error, by the nearest class in the table."""
     for cls in type(error).__mro__:
-        if cls in ERROR_TABLE:
-            return ERROR_TABLE[cls]
+        if cls in table:
+            return table[cls]
     return 500, "internal_error", None

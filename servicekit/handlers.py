@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.resources
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from tornado.web import HTTPError, RequestHandler
+from tornado.httputil import HTTPServerRequest
+from tornado.web import Application, HTTPError, RequestHandler
 
 from servicekit import jsonio
 from servicekit.clients import ping_mongo, ping_redis, unavailable
 from servicekit.metrics import Metrics
-from servicekit.errors import (MethodNotAllowed, NotFound, PayloadTooLarge, ServiceError,
+from servicekit.errors import (ERROR_TABLE, ErrorTable, MethodNotAllowed, NotFound,
+                               PayloadTooLarge, ServiceError, Unauthorized,
                                UnsupportedMediaType, describe)
 
 log = logging.getLogger(__name__)
@@ -22,22 +26,58 @@ MAX_BODY_BYTES = 64 * 1024
 _BODY_METHODS = ("POST", "PATCH", "PUT")
 
 
+@dataclass
+class InFlight:
+    """Requests being served, so a stopping instance can wait for them."""
+
+    count: int = 0
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def enter(self) -> None:
+        self.count += 1
+        self.idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self.idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        if self.count == 0:
+            return True
+        try:
+            await asyncio.wait_for(self.idle.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+
 class JsonHandler(RequestHandler):
     """Parses JSON bodies in prepare() and renders every error in write_error().
 
     Handlers raise `ServiceError`s (or let a dependency's error through);
-    nothing writes an error body by hand.
+    nothing writes an error body by hand. A service's handlers set `errors` to
+    its own table, which extends the shared one. Every route passes `inflight`
+    and `metrics` (see `servicekit.app`); the rest of its arguments go to
+    `initialize`.
     """
 
     body: Any = None
     _counted = False
     route = "unmatched"  # the route's pattern, for metrics and logs
+    errors: ErrorTable = ERROR_TABLE
+
+    def __init__(self, application: Application, request: HTTPServerRequest, *,
+                 inflight: InFlight, metrics: Metrics, **kwargs: Any) -> None:
+        self.inflight = inflight
+        self.metrics = metrics
+        super().__init__(application, request, **kwargs)
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
 
     def prepare(self) -> None:
-        self.application.settings["inflight"].enter()
+        self.inflight.enter()
         self._counted = True
         self.authorize()
         raw = self.request.body
@@ -60,12 +100,10 @@ class JsonHandler(RequestHandler):
 
     def on_finish(self) -> None:
         if self._counted:
-            self.application.settings["inflight"].leave()
-        metrics: Metrics | None = self.application.settings.get("metrics")
-        if metrics is not None:
-            method, status = self.request.method or "", str(self.get_status())
-            metrics.http_requests.labels(self.route, method, status).inc()
-            metrics.http_duration.labels(self.route, method).observe(self.request.request_time())
+            self.inflight.leave()
+        method, status = self.request.method or "", str(self.get_status())
+        self.metrics.http_requests.labels(self.route, method, status).inc()
+        self.metrics.http_duration.labels(self.route, method).observe(self.request.request_time())
 
     def send_json(self, status: int, value: Any) -> None:
         self.set_status(status)
@@ -74,7 +112,8 @@ class JsonHandler(RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         error = self._as_service_error(exc, status_code)
-        status, code, retry_after = describe(error) if error else (status_code, "error", None)
+        status, code, retry_after = (describe(error, self.errors) if error
+                                     else (status_code, "error", None))
         if error is None:
             message = "internal error" if status >= 500 else self._reason
             code = "internal_error" if status >= 500 else "error"
@@ -83,8 +122,8 @@ class JsonHandler(RequestHandler):
         self.clear_header("Retry-After")
         if retry_after is not None:
             self.set_header("Retry-After", str(retry_after))
-        if status == 401:
-            self.set_header("WWW-Authenticate", 'Bearer realm="invoices"')
+        if isinstance(error, Unauthorized):
+            self.set_header("WWW-Authenticate", f'Bearer realm="{error.realm}"')
         if status == 405:
             self.set_header("Allow", ", ".join(self.allowed_methods()))
         self.set_status(status)
@@ -106,9 +145,7 @@ class JsonHandler(RequestHandler):
         if isinstance(exc, ServiceError):
             return exc
         if exc is not None and (dependency := unavailable(exc)) is not None:
-            metrics = self.application.settings.get("metrics")
-            if metrics is not None:
-                metrics.dependency_errors.labels(dependency.dependency or "unknown").inc()
+            self.metrics.dependency_errors.labels(dependency.dependency or "unknown").inc()
             return dependency
         if status_code == 405:
             return MethodNotAllowed(f"{self.request.method} is not allowed here")
@@ -170,7 +207,7 @@ class MetricsHandler(JsonHandler):
 
     def get(self) -> None:
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
-        self.finish(generate_latest(self.application.settings["metrics"].registry))
+        self.finish(generate_latest(self.metrics.registry))
 
 
 def common_routes(mongo: Any, redis: Any) -> list[tuple[str, type, dict[str, Any]]]:

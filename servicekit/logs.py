@@ -2,10 +2,10 @@
 
 LOG_FORMAT=json (the default when stderr is not a terminal): one JSON object
 per line with time, level, service, instance, logger, message, trace_id and
-span_id when tracing is on, and the fields a line carries (`extra=`): event,
-order_id, invoice_id, token, resources, route, method, status, duration_ms.
-LOG_FORMAT=text (the default in a terminal, and what `make run` sets): the
-same lines as readable text.
+span_id when tracing is on, and every field the line carries (`extra=`): the
+kit's event, token, resources, route, method, status, duration_ms, and a
+service's own, such as order_id and invoice_id. LOG_FORMAT=text (the default
+in a terminal, and what `make run` sets): the same lines as readable text.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from datetime import datetime, timezone
 
 from servicekit.tracing import current_ids
 
-FIELDS = ("event", "order_id", "invoice_id", "token", "current_token", "resources", "route",
-          "method", "status", "duration_ms", "outcome")
+# What every LogRecord has; anything else on a record came in through `extra=`.
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,17 +39,17 @@ class JsonFormatter(logging.Formatter):
         ids = current_ids()
         if ids:
             line["trace_id"], line["span_id"] = ids
-        for field in FIELDS:
-            value = record.__dict__.get(field)
-            if value is not None:
-                line[field] = value
+        for field, value in record.__dict__.items():
+            if field not in _STANDARD and value is not None:
+                line.setdefault(field, value)
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
 
 
-def configure_logging(service: str, port: int | None = None) -> None:
-    fmt = os.environ.get("LOG_FORMAT") or ("text" if sys.stderr.isatty() else "json")
+def configure_logging(service: str, port: int | None = None, fmt: str = "") -> None:
+    """`fmt` "json" or "text"; empty: json unless stderr is a terminal."""
+    fmt = fmt or ("text" if sys.stderr.isatty() else "json")
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         instance = f"{socket.gethostname()}:{port}" if port else socket.gethostname()

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from tornado.httpserver import HTTPServer
-from tornado.web import Application
 
 from fencing import FencedLock
+from servicekit.app import ServiceApp
 from servicekit.clients import close_redis, make_lock, make_mongo, make_redis
 from servicekit.logs import configure_logging
 from servicekit.settings import Settings, SettingsError, load_settings
@@ -31,32 +31,6 @@ MAX_ACCEPTED_BODY = 1024 * 1024
 
 
 @dataclass
-class InFlight:
-    """Requests being served, so a stopping instance can wait for them."""
-
-    count: int = 0
-    idle: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def enter(self) -> None:
-        self.count += 1
-        self.idle.clear()
-
-    def leave(self) -> None:
-        self.count -= 1
-        if self.count == 0:
-            self.idle.set()
-
-    async def wait_idle(self, timeout: float) -> bool:
-        if self.count == 0:
-            return True
-        try:
-            await asyncio.wait_for(self.idle.wait(), timeout)
-            return True
-        except asyncio.TimeoutError:
-            return False
-
-
-@dataclass
 class Resources:
     """What an instance opens at start-up and closes at shutdown."""
 
@@ -65,6 +39,8 @@ class Resources:
     redis: Any
     lock: FencedLock
     background: list[asyncio.Task] = field(default_factory=list)
+    # What the factory opened on top (orders' HTTP client to invoices), closed first.
+    closing: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @classmethod
     def open(cls, settings: Settings) -> "Resources":
@@ -75,12 +51,14 @@ class Resources:
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
+        for close in self.closing:
+            await close()
         await self.lock.close()
         await close_redis(self.redis)
         await self.mongo.close()
 
 
-AppFactory = Callable[[Resources], Awaitable[Application]]
+AppFactory = Callable[[Resources], Awaitable[ServiceApp[Any]]]
 
 
 async def serve(name: str, port_of: Callable[[Settings], int], factory: AppFactory,
@@ -88,7 +66,8 @@ async def serve(name: str, port_of: Callable[[Settings], int], factory: AppFacto
     resources = Resources.open(settings)
     try:
         app = await factory(resources)
-        server = HTTPServer(app, max_body_size=MAX_ACCEPTED_BODY, idle_connection_timeout=60)
+        server = HTTPServer(app.application, max_body_size=MAX_ACCEPTED_BODY,
+                            idle_connection_timeout=60)
         port = port_of(settings)
         server.listen(port, settings.host)
         log.info("%s listening on http://%s:%s", name, settings.host, port)
@@ -100,7 +79,7 @@ async def serve(name: str, port_of: Callable[[Settings], int], factory: AppFacto
         log.info("%s stopping: no new connections; finishing requests in flight", name)
         server.stop()
         grace = settings.shutdown_grace_ms / 1000
-        if not await app.settings["inflight"].wait_idle(grace):
+        if not await app.inflight.wait_idle(grace):
             log.warning("%s: requests still running after %ss; their leases end by ttl",
                         name, grace)
         await server.close_all_connections()
@@ -115,6 +94,6 @@ def main(name: str, port_of: Callable[[Settings], int], factory: AppFactory) -> 
         settings = load_settings(sys.argv[1:])
     except SettingsError as exc:
         sys.exit(f"{name}: bad setting: {exc}")
-    configure_logging(name, port_of(settings))
+    configure_logging(name, port_of(settings), settings.log_format)
     setup_tracing(name)
     asyncio.run(serve(name, port_of, factory, settings))

@@ -12,7 +12,7 @@ MONGO_URL              mongodb://127.0.0.1:27017   MongoDB connection string (TL
                                                    pass through unchanged)
 MONGO_DB               distributed_lock            database name
 REDIS_URL              redis://127.0.0.1:6379/0    Redis connection string (rediss:// for TLS)
-REDIS_CLUSTER          (unset)                     "1": REDIS_URL names a node of a Redis Cluster
+REDIS_CLUSTER          (unset)                     on: REDIS_URL names a node of a Redis Cluster
                                                    (redis-py's RedisCluster discovers the rest)
 REDIS_SENTINELS        (unset)                     "host:port,host:port,...": ask these Redis
                                                    Sentinels for the master (REDIS_URL then gives
@@ -22,7 +22,8 @@ INVOICES_URL           http://127.0.0.1:3001       base URL orders uses to reach
 LOCK_TTL_MS            10000                       lock lease time
 LOCK_WAIT_MS           0                           how long an update waits for a busy lock
                                                    before answering 423 (0: answer at once)
-LOCK_PREFIX            fencing                     prefix of every lock key in Redis
+LOCK_PREFIX            fencing                     prefix of every lock key in Redis (no braces:
+                                                   the keys' hash tags are in braces)
 MONGO_TIMEOUT_MS       5000                        bound on each MongoDB operation
 REDIS_TIMEOUT_MS       2000                        bound on each Redis call
 HTTP_TIMEOUT_MS        5000                        bound on each call from orders to invoices
@@ -35,14 +36,16 @@ INVOICES_API_KEY       (unset)                     shared secret: invoices accep
                                                    unset: no check (refused with --env=production)
 REPAIR_INTERVAL_MS     5000                        how often orders settles interrupted changes
                                                    (0: never; see orders.repair)
-DLOCK_TEST_MODE        (unset)                     "1" allows DLOCK_FAULTS (tests only)
+LOG_FORMAT             json (text in a terminal)   one JSON object per log line, or plain text
+DLOCK_TEST_MODE        (unset)                     on: allows DLOCK_FAULTS (tests only)
 DLOCK_FAULTS           (unset)                     test-only fault hooks, see servicekit.faults
-DLOCK_UNSAFE_NAIVE     (unset)                     "1": the Go original's UNSAFE lock, for the
+DLOCK_UNSAFE_NAIVE     (unset)                     on: the Go original's UNSAFE lock, for the
                                                    chaos demo only (needs DLOCK_TEST_MODE=1)
 =====================  ==========================  ==============================================
 
-`--env=local|production` on the command line first loads `.env.local` or
-`.env.production` from the working directory, if present; real environment
+A switch is on with 1, true, yes or on and off with 0, false, no or off (any
+case). `--env=local|production` on the command line first loads `.env.local`
+or `.env.production` from the working directory, if present; real environment
 variables win over the file. A bad value stops the service with the
 variable's name.
 """
@@ -51,9 +54,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence, TypeVar
+from typing import Callable, Mapping, Sequence
 
-T = TypeVar("T")
+from servicekit import faults
 
 
 class SettingsError(ValueError):
@@ -81,6 +84,7 @@ class Settings:
     http_client: str = "curl"
     shutdown_grace_ms: int = 10_000
     repair_interval_ms: int = 5_000
+    log_format: str = ""  # empty: json, or text when stderr is a terminal
     invoices_api_key: str = ""
     env: str = "local"
     test_mode: bool = False
@@ -127,6 +131,28 @@ def _addresses(text: str) -> tuple[tuple[str, int], ...]:
     return tuple(addresses)
 
 
+_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _switch(text: str) -> bool:
+    if text.strip().lower() in _ON:
+        return True
+    if text.strip().lower() in _OFF:
+        return False
+    raise ValueError(f"must be one of {'/'.join(_ON)} or {'/'.join(_OFF)}")
+
+
+def _lock_prefix(text: str) -> str:
+    if "{" in text or "}" in text:
+        raise ValueError("must not contain braces: the lock puts the keys' hash tag in them")
+    return text
+
+
+def _fault_spec(text: str) -> str:
+    faults.parse(text)  # raises ValueError naming the bad point or action
+    return text
+
+
 def _one_of(*choices: str) -> Callable[[str], str]:
     def check(text: str) -> str:
         if text not in choices:
@@ -136,30 +162,31 @@ def _one_of(*choices: str) -> Callable[[str], str]:
 
 
 # variable -> (field, cast)
-_VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
+VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "ORDERS_PORT": ("orders_port", _port),
     "INVOICES_PORT": ("invoices_port", _port),
     "HOST": ("host", str),
     "MONGO_URL": ("mongo_url", _url("mongodb", "mongodb+srv")),
     "MONGO_DB": ("mongo_db", str),
     "REDIS_URL": ("redis_url", _url("redis", "rediss", "unix")),
-    "REDIS_CLUSTER": ("redis_cluster", lambda text: text == "1"),
+    "REDIS_CLUSTER": ("redis_cluster", _switch),
     "REDIS_SENTINELS": ("redis_sentinels", _addresses),
     "REDIS_SENTINEL_MASTER": ("redis_sentinel_master", str),
     "INVOICES_URL": ("invoices_url", _url("http", "https")),
     "LOCK_TTL_MS": ("lock_ttl_ms", _positive),
     "LOCK_WAIT_MS": ("lock_wait_ms", _non_negative),
-    "LOCK_PREFIX": ("lock_prefix", str),
+    "LOCK_PREFIX": ("lock_prefix", _lock_prefix),
     "MONGO_TIMEOUT_MS": ("mongo_timeout_ms", _positive),
     "REDIS_TIMEOUT_MS": ("redis_timeout_ms", _positive),
     "HTTP_TIMEOUT_MS": ("http_timeout_ms", _positive),
     "HTTP_CLIENT": ("http_client", _one_of("curl", "simple")),
     "SHUTDOWN_GRACE_MS": ("shutdown_grace_ms", _non_negative),
     "REPAIR_INTERVAL_MS": ("repair_interval_ms", _non_negative),
+    "LOG_FORMAT": ("log_format", _one_of("json", "text")),
     "INVOICES_API_KEY": ("invoices_api_key", str),
-    "DLOCK_TEST_MODE": ("test_mode", lambda text: text == "1"),
-    "DLOCK_FAULTS": ("faults", str),
-    "DLOCK_UNSAFE_NAIVE": ("unsafe_naive", lambda text: text == "1"),
+    "DLOCK_TEST_MODE": ("test_mode", _switch),
+    "DLOCK_FAULTS": ("faults", _fault_spec),
+    "DLOCK_UNSAFE_NAIVE": ("unsafe_naive", _switch),
 }
 
 
@@ -197,7 +224,7 @@ def load_settings(argv: Sequence[str] = (), environ: Mapping[str, str] | None = 
         values.update(read_env_file(env_file))
     values.update(os.environ if environ is None else environ)
     fields: dict[str, object] = {"env": env}
-    for variable, (field, cast) in _VARIABLES.items():
+    for variable, (field, cast) in VARIABLES.items():
         if variable in values and values[variable] != "":
             try:
                 fields[field] = cast(values[variable])

@@ -12,9 +12,6 @@ from typing import Any, Iterable
 
 from servicekit.errors import InvalidJson, NotFound, ValidationFailed
 
-QUANTITY_MAX = 1_000_000
-VALUE_MAX_CENTS = 1_000_000_000 * 100
-TOTAL_MAX_CENTS = 10**15 * 100
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?([Zz]|[+-]\d{2}:\d{2})$")
 
@@ -54,12 +51,13 @@ def path_id(text: str) -> str:
     return text.lower()
 
 
-def quantity_field(body: dict, field: str = "quantity") -> int:
+def int_field(body: dict, field: str, minimum: int, maximum: int) -> int:
+    """An integer (not a boolean, not 1.0) from `minimum` to `maximum`."""
     value = body[field]
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationFailed(f"{field} must be an integer", field=field)
-    if not 1 <= value <= QUANTITY_MAX:
-        raise ValidationFailed(f"{field} must be between 1 and {QUANTITY_MAX}", field=field)
+    if not minimum <= value <= maximum:
+        raise ValidationFailed(f"{field} must be between {minimum} and {maximum}", field=field)
     return value
 
 

@@ -1,8 +1,9 @@
 """Several instances of each service as separate processes, on one Redis and one MongoDB.
 
-Orders instance i talks to invoices instance i % len(invoices), so calls cross
-processes both ways. Every instance logs to its own file under the test's tmp
-directory; a failing test shows where to look.
+The processes are a `devstack.Deployment`: orders instance i talks to invoices
+instance i % len(invoices), so calls cross processes both ways. Every instance
+logs to its own file under the test's tmp directory; a failing test shows
+where to look.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from devstack import ServiceProcess
-from tests.stack import ITEM, USER, call
+from devstack import Deployment, ServiceProcess
+from devstack.http import call
+from devstack.workload import ITEM, USER, pair_disagreement
 
 
 @dataclass
@@ -34,29 +36,15 @@ class Cluster:
               orders_env: list[dict[str, str]] | None = None,
               invoices_env: list[dict[str, str]] | None = None) -> "Cluster":
         """`orders_env[i]` / `invoices_env[i]` add variables to instance i only."""
-        invoice_instances = [
-            ServiceProcess("invoices", "INVOICES_PORT", {
-                **env, **((invoices_env or [])[i] if invoices_env and i < len(invoices_env)
-                          else {})},
-                log_path=str(logs / f"invoices-{i}.log")) for i in range(invoices)]
-        order_instances = [
-            ServiceProcess("orders", "ORDERS_PORT", {
-                **env, "INVOICES_URL": invoice_instances[i % invoices].url,
-                **((orders_env or [])[i] if orders_env and i < len(orders_env) else {})},
-                log_path=str(logs / f"orders-{i}.log")) for i in range(orders)]
-        cluster = cls(order_instances, invoice_instances, env["MONGO_URL"], env["MONGO_DB"],
-                      logs)
-        try:
-            for instance in invoice_instances + order_instances:
-                instance.start()
-        except Exception:
-            cluster.stop()
-            raise
-        return cluster
+        deployment = Deployment.build(env, invoices=invoices, orders=orders, logs=logs,
+                                      invoices_env=invoices_env or (),
+                                      orders_env=orders_env or ())
+        deployment.start()
+        return cls(deployment.orders, deployment.invoices, env["MONGO_URL"], env["MONGO_DB"],
+                   logs)
 
     def stop(self) -> None:
-        for instance in self.orders + self.invoices:
-            instance.stop()
+        Deployment(self.invoices, self.orders).stop()
 
     def db(self) -> Any:
         """The cluster's database, read directly (one client, closed by close_clients)."""
@@ -107,10 +95,7 @@ class Cluster:
             order = (await call("GET", f"{orders.url}/orders/{order_id}")).json
             invoice = (await call(
                 "GET", f"{invoices.url}/invoices/{order['invoice_id']}")).json
-            if order["total"] != invoice["total"]:
-                problems.append(f"{order_id}: order total {order['total']} != invoice "
-                                f"{invoice['total']}")
-            if (order["deleted_at"] is None) != (invoice["deleted_at"] is None):
-                problems.append(f"{order_id}: order deleted_at {order['deleted_at']} vs "
-                                f"invoice {invoice['deleted_at']}")
+            problem = pair_disagreement(order_id, order, invoice)
+            if problem:
+                problems.append(problem)
         return problems

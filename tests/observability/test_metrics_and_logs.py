@@ -12,9 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from servicekit.logs import JsonFormatter
-from tests.stack import Stack, call
-
-LATER = "2030-01-01T00:00:00Z"
+from tests.stack import LATER, Stack, call
 
 
 async def scrape(base: str) -> dict[tuple[str, tuple], float]:

@@ -192,8 +192,7 @@ async def test_an_unconfirmed_invoice_write_answers_424_and_is_rolled_back(
     assert reply.status == 424 and reply.error == "invoice_failed", reply.body
     await asyncio.sleep(1.2)  # the invoice's answer was lost, its write was not
     assert (await stack.invoice(order["invoice_id"]))["total"] == Decimal("42")
-    invoices_app = stack.servers[0].request_callback
-    invoices_app.settings["service"].faults = NO_FAULTS  # type: ignore[attr-defined]
+    stack.invoice_service.faults = NO_FAULTS
     assert (await repairer(stack).run_once()).settled == 1
     assert (await stack.invoice(order["invoice_id"]))["total"] == Decimal("21")
     assert (await call("GET", f"{stack.orders_url}/orders/{order['id']}")).json == order

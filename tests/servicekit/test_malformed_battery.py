@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.stack import ITEM, USER, Stack, call
+from tests.stack import ITEM, LATER, USER, Stack, call
 
-LATER = "2030-01-01T00:00:00Z"
 JSON = {"Content-Type": "application/json"}
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+import servicekit.settings as settings_module
 from servicekit.clients import make_mongo, make_redis
-from servicekit.settings import Settings, SettingsError, load_settings
+from servicekit.settings import VARIABLES, Settings, SettingsError, load_settings
 
 KEY = "k" * 32
 
@@ -131,3 +133,53 @@ def test_a_replica_set_uri_passes_through_and_writes_wait_for_a_journaled_majori
     client = make_mongo(settings)  # connect=False: nothing is reached here
     assert client.write_concern.document == {"w": "majority", "j": True}
     assert client.options.replica_set_name == "rs0" and client.options.retry_writes
+
+
+@pytest.mark.parametrize("text, on", [
+    ("1", True), ("true", True), ("Yes", True), ("ON", True),
+    ("0", False), ("false", False), ("no", False), ("Off", False)])
+def test_a_switch_reads_the_usual_words_for_on_and_off(text: str, on: bool) -> None:
+    settings = load_settings(environ={"REDIS_CLUSTER": text, "DLOCK_TEST_MODE": text})
+    assert settings.redis_cluster is on and settings.test_mode is on
+
+
+@pytest.mark.parametrize("variable", ["REDIS_CLUSTER", "DLOCK_TEST_MODE", "DLOCK_UNSAFE_NAIVE"])
+def test_a_switch_with_another_word_stops_the_service_naming_it(variable: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        load_settings(environ={variable: "enabled"})
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("DLOCK_FAULTS", "After-Lunch=crash"), ("DLOCK_FAULTS", "after_lock=explode"),
+    ("DLOCK_FAULTS", "after_lock=sleep:soon"), ("LOCK_PREFIX", "{shop}"),
+    ("LOG_FORMAT", "xml")])
+def test_a_bad_fault_spec_prefix_or_log_format_is_a_settings_error(variable: str,
+                                                                   value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        load_settings(environ={"DLOCK_TEST_MODE": "1", variable: value})
+
+
+def test_the_log_format_is_read_with_the_rest() -> None:
+    assert load_settings(environ={}).log_format == ""  # json, or text in a terminal
+    assert load_settings(environ={"LOG_FORMAT": "text"}).log_format == "text"
+
+
+def _readme_variables() -> set[str]:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for row in section.splitlines():
+        if row.startswith("| `"):
+            names.update(re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split("|")[1]))
+    return names
+
+
+def test_the_readme_lists_every_variable_the_settings_read() -> None:
+    # The OpenTelemetry variables are the SDK's own; the services do not read them.
+    documented = {name for name in _readme_variables() if not name.startswith("OTEL_")}
+    assert documented == set(VARIABLES)
+
+
+def test_the_settings_docstring_lists_every_variable_it_reads() -> None:
+    rows = re.findall(r"^([A-Z][A-Z0-9_]+) +\S", settings_module.__doc__ or "", re.MULTILINE)
+    assert set(rows) == set(VARIABLES)

@@ -13,9 +13,7 @@ from tornado.ioloop import IOLoop
 from devstack import MongoServer, RedisServer
 from servicekit.settings import Settings
 from orders.repair import Repairer
-from tests.stack import Stack, call
-
-LATER = "2030-01-01T00:00:00Z"
+from tests.stack import LATER, Stack, call
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from invoices.handlers import TOTAL_MAX_CENTS
+from orders.handlers import QUANTITY_MAX, VALUE_MAX_CENTS
 from servicekit import jsonio, validate
 from servicekit.errors import InvalidJson, NotFound, ValidationFailed
 
@@ -22,45 +24,45 @@ EXAMPLES = settings(max_examples=300, deadline=None)
 
 
 @EXAMPLES
-@given(st.integers(min_value=1, max_value=validate.QUANTITY_MAX))
+@given(st.integers(min_value=1, max_value=QUANTITY_MAX))
 def test_every_quantity_in_bounds_is_accepted(quantity: int) -> None:
-    assert validate.quantity_field({"q": quantity}, "q") == quantity
+    assert validate.int_field({"q": quantity}, "q", 1, QUANTITY_MAX) == quantity
 
 
 @EXAMPLES
 @given(JSON_VALUES)
 def test_a_quantity_is_an_int_in_bounds_or_refused(value: object) -> None:
     try:
-        quantity = validate.quantity_field({"q": value}, "q")
+        quantity = validate.int_field({"q": value}, "q", 1, QUANTITY_MAX)
     except ValidationFailed as exc:
         assert "q" in exc.message
     else:
-        assert type(quantity) is int and 1 <= quantity <= validate.QUANTITY_MAX
+        assert type(quantity) is int and 1 <= quantity <= QUANTITY_MAX
 
 
 @EXAMPLES
-@given(st.integers(min_value=1, max_value=validate.VALUE_MAX_CENTS))
+@given(st.integers(min_value=1, max_value=VALUE_MAX_CENTS))
 def test_every_amount_in_cents_round_trips_exactly(cents: int) -> None:
     amount = validate.cents_to_decimal(cents)
     parsed = jsonio.loads(jsonio.dumps({"v": amount}).encode())
-    assert validate.cents_field(parsed, "v", 1, validate.VALUE_MAX_CENTS, False) == cents
+    assert validate.cents_field(parsed, "v", 1, VALUE_MAX_CENTS, False) == cents
 
 
 @EXAMPLES
 @given(JSON_VALUES)
 def test_an_amount_is_whole_cents_in_bounds_or_refused(value: object) -> None:
     try:
-        cents = validate.cents_field({"v": value}, "v", 0, validate.TOTAL_MAX_CENTS, True)
+        cents = validate.cents_field({"v": value}, "v", 0, TOTAL_MAX_CENTS, True)
     except ValidationFailed as exc:
         assert "v" in exc.message
     else:
-        assert 0 <= cents <= validate.TOTAL_MAX_CENTS
+        assert 0 <= cents <= TOTAL_MAX_CENTS
         assert Decimal(value) * 100 == cents  # type: ignore[arg-type]
 
 
 @EXAMPLES
-@given(st.integers(min_value=1, max_value=validate.QUANTITY_MAX),
-       st.integers(min_value=1, max_value=validate.VALUE_MAX_CENTS))
+@given(st.integers(min_value=1, max_value=QUANTITY_MAX),
+       st.integers(min_value=1, max_value=VALUE_MAX_CENTS))
 def test_totals_are_exact_up_to_ten_to_the_fifteen(quantity: int, cents: int) -> None:
     total = validate.cents_to_decimal(quantity * cents)
     assert total == quantity * validate.cents_to_decimal(cents)
