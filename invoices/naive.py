@@ -11,7 +11,7 @@ from typing import Any
 from invoices.service import InvoiceService
 from servicekit import validate
 from servicekit.errors import LockNotHeld, NotFound
-from servicekit.fenced_write import update_then_read
+from servicekit.mongo_update import update_then_read
 from servicekit.naive import naive_key
 
 

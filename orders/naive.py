@@ -19,7 +19,7 @@ from typing import Any
 from orders.invoices_client import InvoiceCallFailed
 from orders.service import OrderService
 from servicekit.errors import EventOutdated, InvoiceFailed, Locked, OrderDeleted
-from servicekit.fenced_write import update_then_read
+from servicekit.mongo_update import update_then_read
 from servicekit.naive import naive_key
 
 
