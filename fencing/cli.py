@@ -124,7 +124,18 @@ async def hold(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        lease = await lock.acquire(*args.resources, timeout=args.wait, floor=args.floor)
+        # A signal while waiting in line ends the wait (the lock leaves the queues).
+        acquiring = asyncio.ensure_future(
+            lock.acquire(*args.resources, timeout=args.wait, floor=args.floor))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({acquiring, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not acquiring.done():
+            acquiring.cancel()
+            await asyncio.gather(acquiring, return_exceptions=True)
+            print("python -m fencing: stopped while waiting; nothing taken", file=sys.stderr)
+            return 1
+        lease = acquiring.result()
         if lease is None:
             holders = [f"{name} by token {await lock.holder(name)}" for name in args.resources]
             print(f"python -m fencing: busy: held {', '.join(holders)}", file=sys.stderr)

@@ -137,6 +137,21 @@ def test_inspect_tells_the_holder_its_time_left_and_who_waits(
     assert inspect(redis_url, unique_name, "order:4")["waiting"] == "0"
 
 
+def test_a_signal_ends_the_wait_in_line_and_takes_nothing(
+        hold: Any, redis_url: str, unique_name: str) -> None:
+    token = hold("order:7", "--ttl-ms", "60000").token()
+    waiter = hold("order:7", "--wait", "600")    # far longer than EXIT_TIMEOUT
+    for _ in range(200):  # bounded: it joins the line within a moment of starting
+        if inspect(redis_url, unique_name, "order:7")["waiting"] == "1":
+            break
+    waiter.proc.send_signal(signal.SIGTERM)
+    code, out, err = waiter.finish()
+    assert (code, out) == (1, "")
+    assert "stopped while waiting" in err and "Traceback" not in err
+    assert inspect(redis_url, unique_name, "order:7") | {"remaining_ms": "-"} == {
+        "resource": "order:7", "token": str(token), "remaining_ms": "-", "waiting": "0"}
+
+
 @pytest.mark.parametrize("args", [
     [],
     ["hold"],
