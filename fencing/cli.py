@@ -17,7 +17,8 @@
 it is never renewed) or until SIGTERM or Ctrl-C, then releases it. It is how a
 person gets a token a store will accept, to send with curl or Postman. Exit
 status: 0 once released, 1 if the resources are held by someone else (after
-`--wait` seconds, if given) or Redis cannot be reached, 2 for bad arguments.
+`--wait` seconds, if given, or a signal during the wait) or Redis cannot be
+reached, 2 for bad arguments.
 """
 
 from __future__ import annotations
