@@ -7,7 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml setup.cfg README.md ./
+COPY pyproject.toml setup.cfg README.md LICENSE ./
 COPY fencing ./fencing
 COPY servicekit ./servicekit
 COPY orders ./orders
@@ -15,7 +15,8 @@ COPY invoices ./invoices
 COPY devstack ./devstack
 COPY docs/openapi.yaml ./docs/openapi.yaml
 COPY .env.production ./
-RUN pip install . \
+# The library and the services in one resolve: the services' redis-fencing is ./fencing.
+RUN pip install ./fencing . \
     && useradd --system --uid 10001 --no-create-home app
 
 USER app

@@ -25,12 +25,19 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
+# The library first, editable so edits to fencing/ are picked up: the services
+# depend on it as an adopter would (redis-fencing), and pip would otherwise look
+# for it on PyPI.
+$(VENV)/.fencing-installed: fencing/pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e ./fencing
+	touch $@
+
 # editable_mode=compat: packages added later are found without reinstalling.
-$(VENV)/.local-installed: setup.cfg pyproject.toml | $(PY)
+$(VENV)/.local-installed: setup.cfg pyproject.toml $(VENV)/.fencing-installed | $(PY)
 	$(PY) -m pip install -q -e '.[local]' --config-settings editable_mode=compat
 	touch $@
 
-$(VENV)/.dev-installed: setup.cfg pyproject.toml | $(PY)
+$(VENV)/.dev-installed: setup.cfg pyproject.toml $(VENV)/.fencing-installed | $(PY)
 	$(PY) -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
 	touch $@ $(VENV)/.local-installed
 
@@ -89,4 +96,4 @@ infra_down:
 	$(COMPOSE) down
 
 clean:
-	rm -rf $(VENV) .data bench-results *.egg-info node_modules
+	rm -rf $(VENV) .data bench-results *.egg-info fencing/*.egg-info fencing/build node_modules

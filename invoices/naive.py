@@ -12,7 +12,7 @@ from invoices.service import InvoiceService
 from servicekit import validate
 from invoices.errors import LockNotHeld
 from servicekit.errors import NotFound
-from servicekit.fenced_write import update_then_read
+from servicekit.mongo_update import update_then_read
 from servicekit.naive import naive_key
 
 

@@ -5,7 +5,7 @@ T (else 409 lock_not_held) and the invoice has accepted no token above T (else
 409 stale_token, with the invoice's token, so the caller can pass it as
 `floor` and heal after Redis lost its counter). The second check rides on the
 write itself: one conditional update whose filter carries it
-(`servicekit.fenced_write.update_then_read`). The invoice's lock name is
+(`fencing.mongo.fence`, in `invoices.store`). The invoice's lock name is
 `servicekit.lock_names.invoice_lock`, which orders locks too.
 """
 
@@ -15,8 +15,8 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from servicekit import fenced_write, validate
 from invoices.errors import LockNotHeld, StaleToken
+from servicekit import validate, write_outcomes
 from servicekit.errors import NotFound, ValidationFailed
 from servicekit.faults import NO_FAULTS, Faults
 from servicekit.lock_names import invoice_lock
@@ -96,7 +96,7 @@ class InvoiceService:
             log.info("invoice %s: token %s refused, Redis holds %s", invoice_id, token, holder,
                      extra={"event": "write_refused", "invoice_id": invoice_id, "token": token,
                             "outcome": "lock_not_held"})
-            fenced_write.refused(self.store.metrics, "invoices", "lock_not_held")
+            write_outcomes.refused(self.store.metrics, "invoices", "lock_not_held")
             raise LockNotHeld(f"the lock of invoice {invoice_id} is not held under token "
                               f"{token}")
 
@@ -109,7 +109,7 @@ class InvoiceService:
                      doc["fence"], extra={"event": "write_refused", "invoice_id": invoice_id,
                                           "token": token, "current_token": doc["fence"],
                                           "outcome": "stale_token"})
-            fenced_write.refused(self.store.metrics, "invoices", "stale_token")
+            write_outcomes.refused(self.store.metrics, "invoices", "stale_token")
             return StaleToken(f"token {token} is older than {doc['fence']}, the highest "
                               "this invoice accepted", current_token=doc["fence"])
         return LockNotHeld(f"the lock of invoice {invoice_id} is not held under token {token}")

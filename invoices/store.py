@@ -6,8 +6,10 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from servicekit import fenced_write
+from fencing.mongo import fence
+from servicekit import write_outcomes
 from servicekit.metrics import Metrics
+from servicekit.mongo_update import update_then_read
 
 
 class InvoiceStore:
@@ -38,9 +40,9 @@ class InvoiceStore:
         """Apply `changes` and raise the fence to `token`, in one operation, only if no
         higher token was accepted (and, with live_only, the invoice is not deleted).
         None when nothing matched."""
-        query: dict[str, Any] = {"_id": invoice_id, "fence": {"$lte": token}}
+        query: dict[str, Any] = {"_id": invoice_id}
         if live_only:
             query["deleted_us"] = None
-        return await fenced_write.observe(
-            self.metrics, "invoices", token, fenced_write.update_then_read(
-                self.invoices, query, {"$set": {**changes, "fence": token}}))
+        return await write_outcomes.observe(
+            self.metrics, "invoices", token,
+            update_then_read(self.invoices, *fence(query, {"$set": changes}, token)))

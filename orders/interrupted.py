@@ -37,7 +37,7 @@ from fencing import Lease, LockBusy
 from orders import order as orders
 from orders.invoices_client import InvoicesClient, InvoiceStale
 from orders.pair import PairLock
-from servicekit import fenced_write
+from servicekit import write_outcomes
 from orders.errors import Locked
 from servicekit.faults import Faults
 
@@ -112,7 +112,7 @@ class InterruptedChanges:
             doc = await self.store.fenced_update(order_id, lease.token, {}, live_only=False,
                                                  clear_intent=True)
         if doc is None:
-            fenced_write.refused(self.store.metrics, "orders", "superseded")
+            write_outcomes.refused(self.store.metrics, "orders", "superseded")
             raise Locked("the lease ran out before the order was written, and a newer "
                          "operation took over; try again")
         return dict(doc)

@@ -20,7 +20,7 @@ from orders import order as orders
 from orders.invoices_client import InvoiceCallFailed
 from orders.service import OrderService
 from orders.errors import EventOutdated, InvoiceFailed, Locked, OrderDeleted
-from servicekit.fenced_write import update_then_read
+from servicekit.mongo_update import update_then_read
 from servicekit.naive import naive_key
 
 

@@ -42,7 +42,7 @@ from orders.errors import (EventOutdated, IdempotencyKeyReused, InvoiceFailed, L
 from orders.interrupted import InterruptedChanges
 from orders.invoices_client import InvoiceCallFailed, InvoicesClient, InvoiceStale
 from orders.pair import PairLock
-from servicekit import fenced_write, validate
+from servicekit import validate, write_outcomes
 from servicekit.errors import Unavailable
 from servicekit.faults import Faults
 from servicekit.observed_lock import ObservedLock
@@ -145,7 +145,7 @@ class OrderService:
             await self.faults.point("before_order_commit")
             if not await self.store.fenced_set(order_id, lease.token, changes,
                                                clear_intent=True):
-                fenced_write.refused(self.store.metrics, "orders", "superseded")
+                write_outcomes.refused(self.store.metrics, "orders", "superseded")
                 raise Locked("the lease ran out before the order was written, and a newer "
                              "operation took over; try again")
             # Under the lease nothing else wrote since `order` was read: the order now
@@ -187,7 +187,7 @@ class OrderService:
         intent = {"op": op, **changes, "at_us": validate.now_micros(),
                   "expires_us": validate.now_micros() + int(lease.remaining() * 1_000_000)}
         if not await self.store.record_intent(order_id, lease.token, intent):
-            fenced_write.refused(self.store.metrics, "orders", "superseded")
+            write_outcomes.refused(self.store.metrics, "orders", "superseded")
             raise Locked("the lease ran out before the change began, and a newer operation "
                          "took over; try again")
         await self.faults.point("after_intent")

@@ -7,8 +7,10 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from servicekit import fenced_write
+from fencing.mongo import fence
+from servicekit import write_outcomes
 from servicekit.metrics import Metrics
+from servicekit.mongo_update import update, update_then_read
 
 
 class OrderStore:
@@ -42,23 +44,21 @@ class OrderStore:
 
     async def activate(self, order_id: str, token: int) -> dict | None:
         """Pending -> created, once its invoice exists; None if it was rolled back."""
-        return await fenced_write.update_then_read(
-            self.orders, {"_id": order_id, "status": "pending", "fence": {"$lte": token}},
-            {"$set": {"status": "created", "fence": token}})
+        return await update_then_read(self.orders, *fence(
+            {"_id": order_id, "status": "pending"}, {"$set": {"status": "created"}}, token))
 
     async def claim_pending(self, order_id: str, token: int) -> bool:
         """Raise a pending order's fence to `token` before its creation is rolled back,
         so that its creator's activation, with a lower token, is refused from now on.
         False if the order is no longer pending (its creator activated it) or a higher
         token claimed it."""
-        return await fenced_write.update(
-            self.orders, {"_id": order_id, "status": "pending", "fence": {"$lte": token}},
-            {"$set": {"fence": token}})
+        return await update(self.orders, *fence({"_id": order_id, "status": "pending"}, {},
+                                                token))
 
     async def discard_pending(self, order_id: str, token: int | None = None) -> None:
         query: dict[str, Any] = {"_id": order_id, "status": "pending"}
         if token is not None:
-            query["fence"] = {"$lte": token}
+            query, _ = fence(query, {}, token)
         await self.orders.delete_one(query)
 
     async def fenced_update(self, order_id: str, token: int, changes: dict,
@@ -67,29 +67,27 @@ class OrderStore:
         higher token was accepted (and, with live_only, the order is not deleted).
         With clear_intent, the intent goes in the same write. The order as written, or
         None if refused."""
-        query, update = self._fenced(order_id, token, changes, live_only, clear_intent)
-        return await fenced_write.observe(
-            self.metrics, "orders", token,
-            fenced_write.update_then_read(self.orders, query, update))
+        query, update_spec = self._fenced(order_id, token, changes, live_only, clear_intent)
+        return await write_outcomes.observe(
+            self.metrics, "orders", token, update_then_read(self.orders, query, update_spec))
 
     async def fenced_set(self, order_id: str, token: int, changes: dict,
                          live_only: bool = True, clear_intent: bool = False) -> bool:
         """As fenced_update, without reading the order back: True if written."""
-        query, update = self._fenced(order_id, token, changes, live_only, clear_intent)
-        return await fenced_write.observe(self.metrics, "orders", token,
-                                          fenced_write.update(self.orders, query, update))
+        query, update_spec = self._fenced(order_id, token, changes, live_only, clear_intent)
+        return await write_outcomes.observe(self.metrics, "orders", token,
+                                            update(self.orders, query, update_spec))
 
     @staticmethod
     def _fenced(order_id: str, token: int, changes: dict, live_only: bool,
                 clear_intent: bool) -> tuple[dict, dict]:
-        query: dict[str, Any] = {"_id": order_id, "fence": {"$lte": token},
-                                 "status": {"$ne": "pending"}}
+        query: dict[str, Any] = {"_id": order_id, "status": {"$ne": "pending"}}
         if live_only:
             query["deleted_us"] = None
-        update: dict[str, Any] = {"$set": {**changes, "fence": token}}
+        update_spec: dict[str, Any] = {"$set": changes}
         if clear_intent:
-            update["$unset"] = {"intent": ""}
-        return query, update
+            update_spec["$unset"] = {"intent": ""}
+        return fence(query, update_spec, token)
 
     async def record_intent(self, order_id: str, token: int, intent: dict) -> bool:
         """Record what the holder of `token` is about to do; False if a newer token wrote."""

@@ -1,0 +1,100 @@
+"""`pip install ./fencing` alone, in a fresh virtualenv: the library and `redis`, nothing of
+the services, and the library's own tests pass there against the installed package.
+
+The library's tests are the ones that need nothing but the library, its `[sql]`
+extra, pytest and real servers: the command line (test_cli.py) and the SQL
+helper (test_sql.py, on SQLite and PostgreSQL). They run with the fixtures of
+`tests.fencing.standalone` instead of the suite's conftest files, from a folder
+that links only `tests/` and `devstack/` of the checkout, so `import fencing`
+finds the installed copy. pip reuses its cache; the index serves redis, pytest
+and the build backend.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+LIBRARY_TESTS = ["tests/fencing/test_cli.py", "tests/fencing/test_sql.py"]
+# What the services' distribution brings and the library must not.
+SERVICE_STACK = {"tornado", "pymongo", "pycurl", "prometheus-client", "ujson", "opentelemetry"}
+NOT_THE_LIBRARY = ["orders", "invoices", "servicekit", "devstack"]
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+def run(command: list[str], cwd: Path, timeout: float = 300) -> str:
+    """Run in the virtualenv as a fresh shell would: without this run's PYTHONPATH."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env=env)
+    assert done.returncode == 0, f"{command}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def installed(python: Path, cwd: Path) -> dict:
+    """The virtualenv's distributions, and what its `fencing` is made of."""
+    probe = """if True:
+        import importlib.metadata as md, importlib.util, json
+        names = sorted({d.metadata["Name"].lower().replace("_", "-") for d in md.distributions()})
+        print(json.dumps({
+            "names": names,
+            "files": [str(f) for f in md.files("redis-fencing")],
+            "importable": [m for m in %r if importlib.util.find_spec(m)],
+            "fencing": importlib.util.find_spec("fencing").origin}))
+    """ % (NOT_THE_LIBRARY,)
+    found: dict = json.loads(run([str(python), "-c", probe], cwd))
+    return found
+
+
+def service_stack(names: list[str]) -> list[str]:
+    return [name for name in names
+            if name in SERVICE_STACK or name.startswith("opentelemetry")]
+
+
+def test_the_library_installs_alone_and_passes_its_tests(tmp_path: Path) -> None:
+    # The repository as pip sees it from its root: ./fencing and ./LICENSE.
+    repo = tmp_path / "repo"
+    shutil.copytree(CHECKOUT / "fencing", repo / "fencing", symlinks=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    shutil.copy(CHECKOUT / "LICENSE", repo / "LICENSE")
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", str(venv)], tmp_path)
+    python = venv / "bin" / "python"
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "install", "-q"]
+
+    run([*pip, "./fencing"], repo)
+    alone = installed(python, tmp_path)
+    assert "redis-fencing" in alone["names"] and "redis" in alone["names"]
+    assert service_stack(alone["names"]) == []
+    assert alone["importable"] == []
+    assert alone["fencing"].startswith(str(venv))
+    package = sorted(f for f in alone["files"]
+                     if f.startswith("fencing/") and "/__pycache__/" not in f)
+    assert "fencing/py.typed" in package and "fencing/lock.py" in package
+    assert all(f.endswith(".py") or f == "fencing/py.typed" for f in package), package
+    assert all(f.count("/") == 1 for f in package), "only the library's own modules"
+    assert any(f.endswith(".dist-info/licenses/LICENSE") for f in alone["files"])
+
+    run([*pip, "./fencing[sql]", "psycopg[binary]>=3.1", "pytest>=8,<10", "pytest-timeout"],
+        repo)
+    with_tools = installed(python, tmp_path)
+    assert service_stack(with_tools["names"]) == []
+
+    # tests/ and devstack/ of the checkout, and nothing else of it, on the path.
+    links = tmp_path / "links"
+    links.mkdir()
+    for name in ("tests", "devstack"):
+        (links / name).symlink_to(CHECKOUT / name)
+    out = run([str(python), "-m", "pytest", "-c", str(CHECKOUT / "setup.cfg"),
+               "--rootdir", str(links), "--noconftest", "-p", "tests.fencing.standalone",
+               "-p", "no:cacheprovider", *LIBRARY_TESTS], links, timeout=600)
+    assert f"fencing from: {venv}" in out
+    assert " passed" in out and "skipped" not in out, out[-2000:]
