@@ -1,162 +1,417 @@
-"""Lock micro benchmark: FencedLock next to redis-py's Lock and a bare SET NX PX lock.
+"""Lock benchmark: FencedLock next to redis-py's Locks, python-redis-lock, pottery and floors.
 
-    python -m benchmarks.lock [--seconds 0.5] [--rounds 9] [--json bench-results/lock.json]
+    python -m benchmarks.lock [--rounds 3] [--seconds 0.5] [--wait-seconds 1.0]
+                              [--json docs/benchmarks/lock.json] [--plot docs/benchmarks/lock.png]
 
-Starts its own redis-server on a free loopback port and measures, in one run,
-acquire+release cycles per second and p50/p99 cycle latency for each strategy
-at 1 and 16 concurrent clients (asyncio tasks sharing one client), with no
-contention (a key per client) and on one hot key. Strategies take turns in
-every round (who goes first rotates), and each one's median round is kept, so
-they share the machine's noise.
-On the hot key a cycle's latency includes the time spent waiting for the lock.
+Starts its own redis-server on a free loopback port and runs, in one process,
+every lock of `benchmarks.lock_contenders` through four scenarios:
+
+- 1 client, a new key each cycle;
+- 16 clients, distinct keys (each a new key each cycle);
+- try-lock on one hot key, 16 clients trying without waiting;
+- 16 blocking waiters on one hot key, each holding it 1 ms.
+
+A cycle is one acquisition and its release. Async locks run as asyncio tasks
+sharing one `redis.asyncio.Redis`, sync ones as threads sharing one
+`redis.Redis`. Per row: cycles/s, acquire calls/s, p50/p99 of each acquire
+call (a waiter's whole wait, a timed-out one included), and per cycle the
+round trips (counted client-side: each command or pipeline written to a
+socket is one, so one EVALSHA is one), the client's CPU (this process, all
+threads) and redis-server's CPU (INFO cpu). On a hot key also the share of
+acquisitions that changed hands, Jain's index over the clients' acquisition
+counts, and (waiters) the acquire calls that timed out. Failed tries and
+timed-out waits are charged to the cycles that did happen.
+
+Every round runs each lock once per scenario, in an order that rotates from
+round to round, and each row keeps its median round, so all share the
+machine's noise.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import json
 import os
 import platform
+import subprocess
+import threading
 import time
-from typing import Any, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
 
+import redis
 import redis.asyncio as aredis
 
+from benchmarks import lock_contenders
+from benchmarks.lock_contenders import Contender, Unavailable
 from devstack import RedisServer
-from fencing import FencedLock
 
-RAW_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-Cycle = Callable[[int], Awaitable[None]]  # one acquire+release by client number n
+MAX_CYCLES_PER_CLIENT = 200_000  # a measurement ends by time, or by this count
+WARM_UP_S = 0.05
 
 
-def fenced(lock: FencedLock, resources: int, hot: bool) -> Cycle:
-    async def cycle(n: int) -> None:
-        names = [f"r{0 if hot else n}-{i}" for i in range(resources)]
-        lease = await lock.acquire(*names, timeout=10)
-        assert lease is not None
-        await lock.release(lease)
-    return cycle
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    clients: int
+    hot: bool
+    timeout: float | None  # None: one try per acquire call
+    hold_s: float
+    seconds: float
 
 
-def redis_py_lock(client: Any, hot: bool) -> Cycle:
-    async def cycle(n: int) -> None:
-        lock = client.lock(f"redis-py:{0 if hot else n}", timeout=10, blocking_timeout=10)
-        assert await lock.acquire()
-        await lock.release()
-    return cycle
+def scenarios(seconds: float, wait_seconds: float, wait_timeout: float,
+              clients: int = 16) -> list[Scenario]:
+    return [
+        Scenario("one", "1 client, a new key each cycle", 1, False,
+                 lock_contenders.HOLD_TTL_S, 0.0, seconds),
+        Scenario("distinct", f"{clients} clients, distinct keys", clients, False,
+                 lock_contenders.HOLD_TTL_S, 0.0, seconds),
+        Scenario("try", f"try-lock on a hot key, {clients} clients", clients, True,
+                 None, 0.0, seconds),
+        Scenario("wait", f"{clients} blocking waiters on a hot key, 1 ms held, "
+                 f"timeout {wait_timeout:g} s", clients, True, wait_timeout, 0.001, wait_seconds),
+    ]
 
 
-def raw_set_nx(client: Any, hot: bool) -> Cycle:
-    release = client.register_script(RAW_RELEASE)
+# -- counting round trips ---------------------------------------------------------------
 
-    async def cycle(n: int) -> None:
-        key, value = f"raw:{0 if hot else n}", os.urandom(8).hex()
-        while not await client.set(key, value, nx=True, px=10_000):
-            await asyncio.sleep(0.001)  # the floor polls hard: 1 ms
-        await release(keys=[key], args=[value])
-    return cycle
+_connections: list[Any] = []  # every counting connection ever made, one user at a time each
 
 
-async def measure(cycle: Cycle, clients: int, seconds: float) -> dict[str, float]:
-    latencies: list[float] = []
-    stop_at = time.perf_counter() + seconds
+class CountedAsyncConnection(aredis.Connection):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sent = 0
+        _connections.append(self)
 
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        self.sent += 1
+        await super().send_packed_command(command, check_health)
+
+
+class CountedConnection(redis.Connection):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sent = 0
+        _connections.append(self)
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        self.sent += 1
+        super().send_packed_command(command, check_health)
+
+
+def round_trips() -> int:
+    return sum(connection.sent for connection in _connections)
+
+
+# -- what one measurement records -------------------------------------------------------
+
+def handoff_share(order: Sequence[int]) -> float | None:
+    """Of consecutive acquisitions, the share that went to another client than the last."""
+    if len(order) < 2:
+        return None
+    return sum(a != b for a, b in zip(order, order[1:])) / (len(order) - 1)
+
+
+def jain_index(counts: Sequence[int]) -> float | None:
+    """Jain's fairness index: 1.0 when every client got as many, 1/n when one got all."""
+    total = sum(counts)
+    if not counts or total == 0:
+        return None
+    return total * total / (len(counts) * sum(c * c for c in counts))
+
+
+def percentile(ordered: Sequence[float], fraction: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+class Tally:
+    """One measurement's bookkeeping, shared by its clients (tasks or threads)."""
+
+    def __init__(self, scenario: Scenario, seconds: float, tag: str) -> None:
+        self.scenario = scenario
+        self.tag = tag
+        self.stop_at = time.perf_counter() + seconds
+        self.calls = [0] * scenario.clients
+        self.waits: list[float] = []
+        self.order: list[int] = []  # who got the lock, in the order they got it
+        self.timeouts = 0
+        self.errors: list[BaseException] = []
+
+    def go_on(self, n: int) -> bool:
+        return (not self.errors and self.calls[n] < MAX_CYCLES_PER_CLIENT
+                and time.perf_counter() < self.stop_at)
+
+    def key(self, n: int) -> str:
+        if self.scenario.hot:
+            return f"{self.tag}-hot"
+        return f"{self.tag}-{n}-{self.calls[n]}"
+
+    def got(self, n: int, started: float, handle: Any) -> bool:
+        """Record one acquire call; True if it took the lock (then hold and release it)."""
+        self.waits.append(time.perf_counter() - started)
+        self.calls[n] += 1
+        if handle is not None:
+            self.order.append(n)
+            return True
+        if not self.scenario.hot:
+            raise RuntimeError(f"{self.tag}: a lock on a fresh key was refused")
+        if self.scenario.timeout is not None:
+            self.timeouts += 1
+        return False
+
+    def figures(self, elapsed: float, trips: int, client_cpu: float, server_cpu: float
+                ) -> dict[str, Any]:
+        cycles = len(self.order)
+        per_cycle = max(cycles, 1)
+        waits = sorted(self.waits)
+        counts = [self.order.count(n) for n in range(self.scenario.clients)]
+        return {
+            "cycles": cycles, "calls": sum(self.calls), "timeouts": self.timeouts,
+            "elapsed_s": elapsed,
+            "cycles_per_s": cycles / elapsed, "calls_per_s": sum(self.calls) / elapsed,
+            "p50_ms": 1000 * percentile(waits, 0.5), "p99_ms": 1000 * percentile(waits, 0.99),
+            "round_trips_per_cycle": trips / per_cycle,
+            "client_cpu_us_per_cycle": 1e6 * client_cpu / per_cycle,
+            "server_cpu_us_per_cycle": 1e6 * server_cpu / per_cycle,
+            "handoff_share": handoff_share(self.order) if self.scenario.hot else None,
+            "jain": jain_index(counts) if self.scenario.hot else None,
+        }
+
+
+async def drive_async(contender: Contender, scenario: Scenario, tally: Tally) -> None:
     async def client(n: int) -> None:
-        while time.perf_counter() < stop_at:
+        while tally.go_on(n):
             started = time.perf_counter()
-            await cycle(n)
-            latencies.append(time.perf_counter() - started)
+            handle = await contender.acquire(tally.key(n), scenario.timeout)
+            if tally.got(n, started, handle):
+                if scenario.hold_s:
+                    await asyncio.sleep(scenario.hold_s)
+                await contender.release(handle)
+    await asyncio.gather(*(client(n) for n in range(scenario.clients)))
 
-    started = time.perf_counter()
-    await asyncio.gather(*(client(n) for n in range(clients)))
+
+def drive_sync(contender: Contender, scenario: Scenario, tally: Tally) -> None:
+    def client(n: int) -> None:
+        try:
+            while tally.go_on(n):
+                started = time.perf_counter()
+                handle = contender.acquire(tally.key(n), scenario.timeout)
+                if tally.got(n, started, handle):
+                    if scenario.hold_s:
+                        time.sleep(scenario.hold_s)
+                    contender.release(handle)
+        except BaseException as exc:  # raised again in the main thread
+            tally.errors.append(exc)
+    threads = [threading.Thread(target=client, args=(n,), daemon=True)
+               for n in range(scenario.clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if tally.errors:
+        raise tally.errors[0]
+
+
+def server_cpu(probe: redis.Redis) -> float:
+    info = probe.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+async def measure(contender: Contender, scenario: Scenario, seconds: float, tag: str,
+                  probe: redis.Redis) -> dict[str, Any]:
+    trips, cpu, server, started = (round_trips(), time.process_time(), server_cpu(probe),
+                                   time.perf_counter())
+    tally = Tally(scenario, seconds, tag)
+    if contender.flavour == "async":
+        await drive_async(contender, scenario, tally)
+    else:
+        drive_sync(contender, scenario, tally)
     elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {"cycles_per_s": len(latencies) / elapsed,
-            "p50_ms": 1000 * latencies[len(latencies) // 2],
-            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-            "cycles": len(latencies)}
+    return tally.figures(elapsed, round_trips() - trips, time.process_time() - cpu,
+                         server_cpu(probe) - server)
 
 
-async def run(url: str, seconds: float, rounds: int) -> list[dict[str, Any]]:
-    client = aredis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0)
-    lock = FencedLock(client, ttl_ms=10_000, prefix="bench")
-    results = []
+# -- rounds, medians, ratios --------------------------------------------------------------
+
+@dataclass
+class Row:
+    scenario: Scenario
+    lock: str
+    flavour: str
+    note: str = ""
+    reason: str = ""  # why the row could not run, if it did not
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+
+    def median(self) -> dict[str, Any] | None:
+        """The median round by cycles/s, with how far the rounds spread around it."""
+        if not self.rounds:
+            return None
+        rates = sorted(r["cycles_per_s"] for r in self.rounds)
+        middle = sorted(self.rounds, key=lambda r: r["cycles_per_s"])[len(self.rounds) // 2]
+        spread = (rates[-1] - rates[0]) / middle["cycles_per_s"] if middle["cycles_per_s"] else 0
+        return {**middle, "spread": spread}
+
+
+async def run(url: str, plan: Iterable[Scenario], rounds: int,
+              only: set[str] | None = None) -> list[Row]:
+    aclient = aredis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0,
+                                    connection_class=CountedAsyncConnection)
+    sclient = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0,
+                                   connection_class=CountedConnection)
+    probe = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0)
+    built = lock_contenders.build(aclient, sclient, only)
+    rows: list[Row] = []
     try:
-        for hot in (False, True):
-            for clients in (1, 16):
-                strategies: dict[str, Cycle] = {
-                    "FencedLock, 1 resource": fenced(lock, 1, hot),
-                    "FencedLock, 2 resources": fenced(lock, 2, hot),
-                    "redis-py Lock": redis_py_lock(client, hot),
-                    "SET NX PX + Lua release": raw_set_nx(client, hot),
-                }
-                samples: dict[str, list[dict[str, float]]] = {name: [] for name in strategies}
-                names = list(strategies)
-                for round_number in range(rounds):
-                    # Rotate who goes first, so no strategy always runs on a warmer machine.
-                    shift = round_number % len(names)
-                    for name in names[shift:] + names[:shift]:
-                        samples[name].append(await measure(strategies[name], clients, seconds))
-                for name, runs in samples.items():
-                    middle = sorted(runs, key=lambda r: r["cycles_per_s"])[len(runs) // 2]
-                    results.append({"strategy": name, "clients": clients,
-                                    "contention": "hot key" if hot else "none", **middle})
+        for scenario in plan:
+            ready = [c for c in built if isinstance(c, Contender)]
+            for c in built:
+                rows.append(Row(scenario, c.name, c.flavour, getattr(c, "note", ""),
+                                c.reason if isinstance(c, Unavailable) else ""))
+            by_name = {row.lock: row for row in rows if row.scenario is scenario}
+            for c in ready:  # connections open and scripts load outside the measurements
+                await measure(c, scenario, WARM_UP_S, f"{scenario.key}-warm", probe)
+            for number in range(rounds):
+                # Spread the rotation over the rounds, so each lock runs early and late.
+                shift = number * len(ready) // rounds
+                for c in ready[shift:] + ready[:shift]:
+                    tag = f"{scenario.key}-{number}-{ready.index(c)}"
+                    by_name[c.name].rounds.append(
+                        await measure(c, scenario, scenario.seconds, tag, probe))
     finally:
-        await lock.close()
-        await client.aclose()
-    return results
+        for c in built:
+            if isinstance(c, Contender) and c.close is not None:
+                closing = c.close()
+                if asyncio.iscoroutine(closing):
+                    await closing
+        await aclient.aclose()
+        sclient.close()
+        probe.close()
+    return rows
 
 
-def ratios(results: list[dict[str, Any]]) -> dict[str, float]:
-    def rate(strategy: str, clients: int, contention: str) -> float:
-        return next(r["cycles_per_s"] for r in results if r["strategy"] == strategy
-                    and r["clients"] == clients and r["contention"] == contention)
+def ratios(rows: list[Row]) -> dict[tuple[str, str], dict[str, float | None]]:
+    """Per (scenario, lock): cycles/s over redis-py's asyncio Lock's and over the floor's
+    of the same flavour (the minimal Lua SET NX + INCR lock)."""
+    def rate(scenario: Scenario, lock: str) -> float | None:
+        for row in rows:
+            if row.scenario is scenario and row.lock == lock:
+                median = row.median()
+                return median["cycles_per_s"] if median else None
+        return None
 
-    out = {}
-    for clients in (1, 16):
-        for contention in ("none", "hot key"):
-            tag = f"{clients} clients, {contention}"
-            one = rate("FencedLock, 1 resource", clients, contention)
-            out[f"FencedLock-1 / redis-py Lock ({tag})"] = one / rate("redis-py Lock", clients,
-                                                                      contention)
-            out[f"FencedLock-1 / FencedLock-2 ({tag})"] = one / rate("FencedLock, 2 resources",
-                                                                     clients, contention)
+    out: dict[tuple[str, str], dict[str, float | None]] = {}
+    for row in rows:
+        median = row.median()
+        mine = median["cycles_per_s"] if median else None
+        floor = lock_contenders.FLOOR_ASYNC if row.flavour == "async" else \
+            lock_contenders.FLOOR_SYNC
+        against = {"vs_redis_py_async": rate(row.scenario, lock_contenders.REDIS_PY_ASYNC),
+                   "vs_floor": rate(row.scenario, floor)}
+        out[(row.scenario.key, row.lock)] = {
+            name: (mine / base if mine is not None and base else None)
+            for name, base in against.items()}
     return out
 
 
-def print_table(results: list[dict[str, Any]], found: dict[str, float]) -> None:
-    print(f"{'strategy':26} {'clients':>7} {'contention':>10} {'cycles/s':>10} "
-          f"{'p50 ms':>8} {'p99 ms':>8}")
-    for r in results:
-        print(f"{r['strategy']:26} {r['clients']:>7} {r['contention']:>10} "
-              f"{r['cycles_per_s']:>10.0f} {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f}")
-    print()
-    for name, value in found.items():
-        print(f"{name:58} {value:6.2f}x")
+# -- output --------------------------------------------------------------------------------
+
+COLUMNS = [("cycles/s", "cycles_per_s", "{:.0f}"), ("x rpy", "vs_redis_py_async", "{:.2f}"),
+           ("x floor", "vs_floor", "{:.2f}"), ("calls/s", "calls_per_s", "{:.0f}"),
+           ("p50 ms", "p50_ms", "{:.2f}"), ("p99 ms", "p99_ms", "{:.2f}"),
+           ("RT/cyc", "round_trips_per_cycle", "{:.2f}"),
+           ("cli us", "client_cpu_us_per_cycle", "{:.0f}"),
+           ("srv us", "server_cpu_us_per_cycle", "{:.0f}"),
+           ("handoff", "handoff_share", "{:.2f}"), ("Jain", "jain", "{:.2f}"),
+           ("t/o", "timeouts", "{:d}"), ("spread", "spread", "{:.0%}")]
+
+
+def table(rows: list[Row]) -> str:
+    found = ratios(rows)
+    lines: list[str] = []
+    header = f"{'lock':30}" + "".join(f"{title:>9}" for title, _, _ in COLUMNS)
+    for scenario in dict.fromkeys(row.scenario for row in rows):
+        lines += ["", f"== {scenario.title}", header]
+        for row in rows:
+            if row.scenario is not scenario:
+                continue
+            median = row.median()
+            if median is None:
+                lines.append(f"{row.lock:30} {row.reason}")
+                continue
+            values = {**median, **found[(scenario.key, row.lock)]}
+            if not scenario.hot or scenario.timeout is None:
+                values["timeouts"] = None
+            cells = ["-" if values[key] is None else fmt.format(values[key])
+                     for _, key, fmt in COLUMNS]
+            lines.append(f"{row.lock:30}" + "".join(f"{cell:>9}" for cell in cells))
+    return "\n".join(lines[1:])
+
+
+def commit() -> str | None:
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=5, cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def report(rows: list[Row], settings: dict[str, Any], server: str | None = None
+           ) -> dict[str, Any]:
+    found = ratios(rows)
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": commit(),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform(), "redis_py": redis.__version__,
+                    "redis_server": server},
+        "settings": settings,
+        "rows": [{"scenario": row.scenario.title, "scenario_key": row.scenario.key,
+                  "clients": row.scenario.clients, "lock": row.lock, "flavour": row.flavour,
+                  "note": row.note, "available": not row.reason, "reason": row.reason or None,
+                  **(row.median() or {}), **found[(row.scenario.key, row.lock)],
+                  "rounds_cycles_per_s": [r["cycles_per_s"] for r in row.rounds]}
+                 for row in rows],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=0.5, help="per strategy per round")
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--json", default="bench-results/lock.json")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=0.5,
+                        help="per lock per round, uncontended and try-lock")
+    parser.add_argument("--wait-seconds", type=float, default=1.0,
+                        help="per lock per round, blocking waiters")
+    parser.add_argument("--wait-timeout", type=float, default=2.0,
+                        help="how long a blocking waiter waits before giving up")
+    parser.add_argument("--json", default="docs/benchmarks/lock.json")
+    parser.add_argument("--plot", default="docs/benchmarks/lock.png", help="'' for none")
     args = parser.parse_args()
-    with RedisServer() as server:
-        results = asyncio.run(run(server.url, args.seconds, args.rounds))
-    found = ratios(results)
-    print_table(results, found)
+    plan = scenarios(args.seconds, args.wait_seconds, args.wait_timeout)
+    server = RedisServer()
+    with server:
+        with redis.Redis.from_url(server.url, socket_timeout=5.0) as probe:
+            version = str(probe.info("server")["redis_version"])
+        rows = asyncio.run(run(server.url, plan, args.rounds))
+    print(f"redis-server {version}, {args.rounds} rounds, median round per row\n")
+    print(table(rows))
+    data = report(rows, {"rounds": args.rounds, "seconds": args.seconds,
+                         "wait_seconds": args.wait_seconds, "wait_timeout": args.wait_timeout},
+                  version)
     os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
     with open(args.json, "w") as out:
-        json.dump({"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                               "platform": platform.platform()},
-                   "seconds": args.seconds, "rounds": args.rounds,
-                   "results": results, "ratios": found}, out, indent=2)
+        json.dump(data, out, indent=2)
     print(f"\nwrote {args.json}")
+    if args.plot:
+        from benchmarks.lock_plot import plot
+        plot(data, Path(args.plot))
+        print(f"wrote {args.plot}")
 
 
 if __name__ == "__main__":
