@@ -22,15 +22,17 @@ acquisitions that changed hands, Jain's index over the clients' acquisition
 counts, and (waiters) the acquire calls that timed out. Failed tries and
 timed-out waits are charged to the cycles that did happen.
 
-Every round runs each lock once per scenario, in an order that rotates from
-round to round, and each row keeps its median round, so all share the
-machine's noise.
+A round gives each lock `--seconds` per scenario, cut into slices that the
+locks run in turn, in an order that rotates from slice to slice: all meet the
+same bursts of noise from the rest of the machine. Each row keeps its median
+round (of 3 by default) and says how far the rounds spread.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime
 import json
 import os
@@ -61,20 +63,24 @@ class Scenario:
     hot: bool
     timeout: float | None  # None: one try per acquire call
     hold_s: float
-    seconds: float
+    seconds: float  # per lock per round, in `slices` slices run in turn with the others'
+    slices: int
 
 
 def scenarios(seconds: float, wait_seconds: float, wait_timeout: float,
-              clients: int = 16) -> list[Scenario]:
+              clients: int = 16, slices: int = 5) -> list[Scenario]:
+    """The four scenarios. Waiters run their round in one piece: a slice ends only when
+    every waiter got the lock or gave up, which for a polling lock is up to its timeout."""
+    ttl = lock_contenders.HOLD_TTL_S
     return [
-        Scenario("one", "1 client, a new key each cycle", 1, False,
-                 lock_contenders.HOLD_TTL_S, 0.0, seconds),
-        Scenario("distinct", f"{clients} clients, distinct keys", clients, False,
-                 lock_contenders.HOLD_TTL_S, 0.0, seconds),
+        Scenario("one", "1 client, a new key each cycle", 1, False, ttl, 0.0, seconds, slices),
+        Scenario("distinct", f"{clients} clients, distinct keys", clients, False, ttl, 0.0,
+                 seconds, slices),
         Scenario("try", f"try-lock on a hot key, {clients} clients", clients, True,
-                 None, 0.0, seconds),
+                 None, 0.0, seconds, slices),
         Scenario("wait", f"{clients} blocking waiters on a hot key, 1 ms held, "
-                 f"timeout {wait_timeout:g} s", clients, True, wait_timeout, 0.001, wait_seconds),
+                 f"timeout {wait_timeout:g} s", clients, True, wait_timeout, 0.001,
+                 wait_seconds, 1),
     ]
 
 
@@ -111,13 +117,6 @@ def round_trips() -> int:
 
 # -- what one measurement records -------------------------------------------------------
 
-def handoff_share(order: Sequence[int]) -> float | None:
-    """Of consecutive acquisitions, the share that went to another client than the last."""
-    if len(order) < 2:
-        return None
-    return sum(a != b for a, b in zip(order, order[1:])) / (len(order) - 1)
-
-
 def jain_index(counts: Sequence[int]) -> float | None:
     """Jain's fairness index: 1.0 when every client got as many, 1/n when one got all."""
     total = sum(counts)
@@ -130,18 +129,45 @@ def percentile(ordered: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
-class Tally:
-    """One measurement's bookkeeping, shared by its clients (tasks or threads)."""
+def server_cpu(probe: redis.Redis) -> float:
+    info = probe.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
-    def __init__(self, scenario: Scenario, seconds: float, tag: str) -> None:
+
+class Tally:
+    """One lock's round in one scenario: the bookkeeping its clients (tasks or threads)
+    share, summed over the slices the round is cut into."""
+
+    def __init__(self, scenario: Scenario, tag: str, probe: redis.Redis) -> None:
         self.scenario = scenario
         self.tag = tag
-        self.stop_at = time.perf_counter() + seconds
+        self.probe = probe
+        self.stop_at = 0.0
         self.calls = [0] * scenario.clients
+        self.cycles = [0] * scenario.clients
         self.waits: list[float] = []
-        self.order: list[int] = []  # who got the lock, in the order they got it
-        self.timeouts = 0
+        self.last: int | None = None  # who took the lock last, in this slice
+        self.pairs = self.handoffs = self.timeouts = 0
+        self.elapsed = self.client_cpu = self.server_cpu = 0.0
+        self.trips = 0
         self.errors: list[BaseException] = []
+        self._at: tuple[int, float, float, float] = (0, 0.0, 0.0, 0.0)
+
+    def begin(self, seconds: float) -> None:
+        """The clients are ready: count from now on, and stop them `seconds` from now."""
+        self.last = None
+        self._at = (round_trips(), time.process_time(), server_cpu(self.probe),
+                    time.perf_counter())
+        self.stop_at = self._at[3] + seconds
+
+    def end(self) -> None:
+        trips, cpu, server, started = self._at
+        self.elapsed += time.perf_counter() - started
+        self.trips += round_trips() - trips
+        self.client_cpu += time.process_time() - cpu
+        self.server_cpu += server_cpu(self.probe) - server
+        if self.errors:
+            raise self.errors[0]
 
     def go_on(self, n: int) -> bool:
         return (not self.errors and self.calls[n] < MAX_CYCLES_PER_CLIENT
@@ -157,7 +183,11 @@ class Tally:
         self.waits.append(time.perf_counter() - started)
         self.calls[n] += 1
         if handle is not None:
-            self.order.append(n)
+            self.cycles[n] += 1
+            if self.last is not None:
+                self.pairs += 1
+                self.handoffs += n != self.last
+            self.last = n
             return True
         if not self.scenario.hot:
             raise RuntimeError(f"{self.tag}: a lock on a fresh key was refused")
@@ -165,26 +195,27 @@ class Tally:
             self.timeouts += 1
         return False
 
-    def figures(self, elapsed: float, trips: int, client_cpu: float, server_cpu: float
-                ) -> dict[str, Any]:
-        cycles = len(self.order)
+    def figures(self) -> dict[str, Any]:
+        cycles, calls = sum(self.cycles), sum(self.calls)
         per_cycle = max(cycles, 1)
-        waits = sorted(self.waits)
-        counts = [self.order.count(n) for n in range(self.scenario.clients)]
+        waits = sorted(self.waits) or [0.0]
+        hot = self.scenario.hot
         return {
-            "cycles": cycles, "calls": sum(self.calls), "timeouts": self.timeouts,
-            "elapsed_s": elapsed,
-            "cycles_per_s": cycles / elapsed, "calls_per_s": sum(self.calls) / elapsed,
+            "cycles": cycles, "calls": calls, "timeouts": self.timeouts,
+            "elapsed_s": self.elapsed,
+            "cycles_per_s": cycles / self.elapsed, "calls_per_s": calls / self.elapsed,
             "p50_ms": 1000 * percentile(waits, 0.5), "p99_ms": 1000 * percentile(waits, 0.99),
-            "round_trips_per_cycle": trips / per_cycle,
-            "client_cpu_us_per_cycle": 1e6 * client_cpu / per_cycle,
-            "server_cpu_us_per_cycle": 1e6 * server_cpu / per_cycle,
-            "handoff_share": handoff_share(self.order) if self.scenario.hot else None,
-            "jain": jain_index(counts) if self.scenario.hot else None,
+            "round_trips_per_cycle": self.trips / per_cycle,
+            "client_cpu_us_per_cycle": 1e6 * self.client_cpu / per_cycle,
+            "server_cpu_us_per_cycle": 1e6 * self.server_cpu / per_cycle,
+            "handoff_share": self.handoffs / self.pairs if hot and self.pairs else None,
+            "jain": jain_index(self.cycles) if hot else None,
         }
 
 
-async def drive_async(contender: Contender, scenario: Scenario, tally: Tally) -> None:
+async def drive_async(contender: Contender, tally: Tally, seconds: float) -> None:
+    scenario = tally.scenario
+
     async def client(n: int) -> None:
         while tally.go_on(n):
             started = time.perf_counter()
@@ -193,12 +224,18 @@ async def drive_async(contender: Contender, scenario: Scenario, tally: Tally) ->
                 if scenario.hold_s:
                     await asyncio.sleep(scenario.hold_s)
                 await contender.release(handle)
+    tally.begin(seconds)
     await asyncio.gather(*(client(n) for n in range(scenario.clients)))
+    tally.end()
 
 
-def drive_sync(contender: Contender, scenario: Scenario, tally: Tally) -> None:
+def drive_sync(contender: Contender, tally: Tally, seconds: float) -> None:
+    scenario = tally.scenario
+    start = threading.Barrier(scenario.clients + 1, timeout=10)
+
     def client(n: int) -> None:
         try:
+            start.wait()
             while tally.go_on(n):
                 started = time.perf_counter()
                 handle = contender.acquire(tally.key(n), scenario.timeout)
@@ -206,35 +243,25 @@ def drive_sync(contender: Contender, scenario: Scenario, tally: Tally) -> None:
                     if scenario.hold_s:
                         time.sleep(scenario.hold_s)
                     contender.release(handle)
-        except BaseException as exc:  # raised again in the main thread
+        except BaseException as exc:  # raised again in the main thread, by end()
             tally.errors.append(exc)
     threads = [threading.Thread(target=client, args=(n,), daemon=True)
                for n in range(scenario.clients)]
-    for thread in threads:
+    for thread in threads:  # started before the count begins: their start is not measured
         thread.start()
+    tally.begin(seconds)
+    start.wait()
     for thread in threads:
         thread.join()
-    if tally.errors:
-        raise tally.errors[0]
+    tally.end()
 
 
-def server_cpu(probe: redis.Redis) -> float:
-    info = probe.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-
-
-async def measure(contender: Contender, scenario: Scenario, seconds: float, tag: str,
-                  probe: redis.Redis) -> dict[str, Any]:
-    trips, cpu, server, started = (round_trips(), time.process_time(), server_cpu(probe),
-                                   time.perf_counter())
-    tally = Tally(scenario, seconds, tag)
+async def measure(contender: Contender, tally: Tally, seconds: float) -> None:
+    """One slice of a lock's round: its clients run for `seconds`, then finish their cycle."""
     if contender.flavour == "async":
-        await drive_async(contender, scenario, tally)
+        await drive_async(contender, tally, seconds)
     else:
-        drive_sync(contender, scenario, tally)
-    elapsed = time.perf_counter() - started
-    return tally.figures(elapsed, round_trips() - trips, time.process_time() - cpu,
-                         server_cpu(probe) - server)
+        drive_sync(contender, tally, seconds)
 
 
 # -- rounds, medians, ratios --------------------------------------------------------------
@@ -275,14 +302,19 @@ async def run(url: str, plan: Iterable[Scenario], rounds: int,
                                 c.reason if isinstance(c, Unavailable) else ""))
             by_name = {row.lock: row for row in rows if row.scenario is scenario}
             for c in ready:  # connections open and scripts load outside the measurements
-                await measure(c, scenario, WARM_UP_S, f"{scenario.key}-warm", probe)
+                await measure(c, Tally(scenario, f"{scenario.key}-warm", probe), WARM_UP_S)
+            slices = rounds * scenario.slices
             for number in range(rounds):
-                # Spread the rotation over the rounds, so each lock runs early and late.
-                shift = number * len(ready) // rounds
-                for c in ready[shift:] + ready[:shift]:
-                    tag = f"{scenario.key}-{number}-{ready.index(c)}"
-                    by_name[c.name].rounds.append(
-                        await measure(c, scenario, scenario.seconds, tag, probe))
+                tallies = {c.name: Tally(scenario, f"{scenario.key}-{number}-{i}", probe)
+                           for i, c in enumerate(ready)}
+                for part in range(scenario.slices):
+                    # Rotate who goes first over every slice of every round, so each
+                    # lock runs early and late, and all meet the same bursts of noise.
+                    shift = (number * scenario.slices + part) * len(ready) // slices
+                    for c in ready[shift:] + ready[:shift]:
+                        await measure(c, tallies[c.name], scenario.seconds / scenario.slices)
+                for c in ready:
+                    by_name[c.name].rounds.append(tallies[c.name].figures())
     finally:
         for c in built:
             if isinstance(c, Contender) and c.close is not None:
@@ -372,6 +404,8 @@ def report(rows: list[Row], settings: dict[str, Any], server: str | None = None
                     "platform": platform.platform(), "redis_py": redis.__version__,
                     "redis_server": server},
         "settings": settings,
+        "scenarios": [dataclasses.asdict(scenario)
+                      for scenario in dict.fromkeys(row.scenario for row in rows)],
         "rows": [{"scenario": row.scenario.title, "scenario_key": row.scenario.key,
                   "clients": row.scenario.clients, "lock": row.lock, "flavour": row.flavour,
                   "note": row.note, "available": not row.reason, "reason": row.reason or None,

@@ -41,12 +41,13 @@ def plot(data: dict[str, Any], path: Path) -> None:
         ax.barh(names, rates, color=[colour(n) for n in names], xerr=[low, high],
                 error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "#333333"})
         ax.invert_yaxis()
-        top = max(rates) if any(rates) else 1.0
-        ax.set_xlim(0, top * 1.6)
+        # Room on the right for the labels, inside the axes so the layout keeps its width.
+        top = max((rate + up for rate, up in zip(rates, high)), default=0.0) or 1.0
+        ax.set_xlim(0, top * 2.0)
         for y, row in enumerate(rows):
             text = label(row) if row["available"] else "not available here"
-            ax.text((row.get("cycles_per_s") or 0.0) + high[y] + top * 0.01, y, text,
-                    va="center", fontsize=8)
+            ax.text(rates[y] + high[y] + top * 0.02, y, text, va="center", fontsize=8,
+                    clip_on=True)
         ax.set_title(title, fontsize=11, loc="left")
         ax.set_xlabel("acquire+release cycles per second (median of "
                       f"{data['settings']['rounds']} rounds)")

@@ -23,10 +23,22 @@ TWO_TRIP_LOCKS = ["FencedLock async, 1 res", "FencedLock async, 2 res",
                   lock_contenders.FLOOR_ASYNC, lock_contenders.FLOOR_SYNC]
 
 
+def fairness(order: list[int], clients: int) -> tuple[float | None, float | None]:
+    """Hand-off share and Jain's index of a hot-key tally that saw `order` acquire."""
+    scenario = bench.scenarios(1.0, 1.0, 1.0, clients=clients)[2]
+    tally = bench.Tally(scenario, "t", probe=None)  # type: ignore[arg-type]  # no Redis here
+    for n in order:
+        assert tally.got(n, 0.0, handle=object())
+    tally.elapsed = 1.0
+    figures = tally.figures()
+    return figures["handoff_share"], figures["jain"]
+
+
 def test_fairness_arithmetic() -> None:
-    assert bench.handoff_share([0, 0, 0, 1]) == pytest.approx(1 / 3)
-    assert bench.handoff_share([0, 1, 2, 0, 1, 2]) == 1.0
-    assert bench.handoff_share([5]) is None
+    assert fairness([0, 0, 0, 1], 2) == (pytest.approx(1 / 3), pytest.approx(0.8))
+    assert fairness([0, 1, 2, 0, 1, 2], 3) == (1.0, 1.0)
+    assert fairness([0, 0, 0, 0], 4) == (0.0, 0.25)  # one client got everything: 1/n
+    assert fairness([5], 6)[0] is None
     assert bench.jain_index([3, 3, 3, 3]) == 1.0
     assert bench.jain_index([8, 0, 0, 0]) == 0.25  # one client got everything: 1/n
     assert bench.jain_index([2, 1]) == pytest.approx(9 / 10)
