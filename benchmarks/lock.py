@@ -428,16 +428,20 @@ def main() -> None:
     parser.add_argument("--plot", default="docs/benchmarks/lock.png", help="'' for none")
     args = parser.parse_args()
     plan = scenarios(args.seconds, args.wait_seconds, args.wait_timeout)
+    load_before = os.getloadavg()[0]  # what else ran on the machine: see the README
     server = RedisServer()
     with server:
         with redis.Redis.from_url(server.url, socket_timeout=5.0) as probe:
             version = str(probe.info("server")["redis_version"])
         rows = asyncio.run(run(server.url, plan, args.rounds))
-    print(f"redis-server {version}, {args.rounds} rounds, median round per row\n")
+    load = (load_before, os.getloadavg()[0])
+    print(f"redis-server {version}, {args.rounds} rounds, median round per row; "
+          f"1-minute load average {load[0]:.1f} before, {load[1]:.1f} after "
+          f"on {os.cpu_count()} CPUs\n")
     print(table(rows))
     data = report(rows, {"rounds": args.rounds, "seconds": args.seconds,
-                         "wait_seconds": args.wait_seconds, "wait_timeout": args.wait_timeout},
-                  version)
+                         "wait_seconds": args.wait_seconds, "wait_timeout": args.wait_timeout,
+                         "load_average_before_after": load}, version)
     os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
     with open(args.json, "w") as out:
         json.dump(data, out, indent=2)
