@@ -53,8 +53,11 @@ def plot(data: dict[str, Any], path: Path) -> None:
                       f"{data['settings']['rounds']} rounds)")
         ax.tick_params(axis="y", labelsize=9)
         ax.grid(axis="x", alpha=0.3)
+    before, after = data["settings"].get("load_average_before_after") or (None, None)
+    load = f", load average {before:.1f} -> {after:.1f}" if before is not None else ""
     fig.suptitle(f"Locks on one loopback redis-server, {data['machine']['cpus']} CPUs shared "
-                 f"by client and server; {data['date']}, commit {data['commit']}", fontsize=11)
+                 f"by client and server{load}; {data['date']}, commit {data['commit']}",
+                 fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.98))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
