@@ -91,6 +91,8 @@ def test_an_uncontended_cycle_is_two_round_trips(rows: list[bench.Row]) -> None:
 def test_the_report_holds_every_row(rows: list[bench.Row], tmp_path: Path) -> None:
     data = json.loads(json.dumps(bench.report(rows, {"rounds": 1})))
     assert len(data["rows"]) == len(rows)
+    assert data["summary"][0] == "FencedLock async, 1 res / redis-py asyncio Lock, cycles/s:"
+    assert not any("None" in line for line in data["summary"])
     text = bench.table(rows)
     for row in rows:
         assert row.lock in text and row.scenario.title in text
