@@ -54,6 +54,7 @@ def rows(redis_server: RedisServer) -> list[lock_measure.Row]:
     return asyncio.run(bench.run(redis_server.url, plan, rounds=1))
 
 
+@pytest.mark.slow  # about 10 s of bounded load, shared by these tests
 def test_every_row_ran_or_says_why(rows: list[lock_measure.Row]) -> None:
     names = [name for name, _, _ in lock_contenders.CONTENDERS]
     assert {(row.scenario.key, row.lock) for row in rows} == {
@@ -71,6 +72,7 @@ def test_every_row_ran_or_says_why(rows: list[lock_measure.Row]) -> None:
             assert median["calls"] == median["cycles"] and median["timeouts"] == 0, row
 
 
+@pytest.mark.slow
 def test_the_locks_that_must_be_here_ran(rows: list[lock_measure.Row]) -> None:
     ran = {row.lock for row in rows if not row.reason}
     assert {"FencedLock async, 1 res", "FencedLock async, 2 res",
@@ -79,6 +81,7 @@ def test_the_locks_that_must_be_here_ran(rows: list[lock_measure.Row]) -> None:
         assert {"FencedLock sync, 1 res", "FencedLock sync, 2 res"} <= ran
 
 
+@pytest.mark.slow
 def test_an_uncontended_cycle_is_two_round_trips(rows: list[lock_measure.Row]) -> None:
     # One client: its one connection was opened in the warm-up, so nothing but the
     # lock's own commands is counted (with several, the pool may open one more).
@@ -89,6 +92,7 @@ def test_an_uncontended_cycle_is_two_round_trips(rows: list[lock_measure.Row]) -
             assert median["round_trips_per_cycle"] == 2.0, (row.scenario.key, row.lock)
 
 
+@pytest.mark.slow
 def test_the_report_holds_every_row(rows: list[lock_measure.Row], tmp_path: Path) -> None:
     data = json.loads(json.dumps(lock_report.report(rows, {"rounds": 1})))
     assert len(data["rows"]) == len(rows)
