@@ -72,8 +72,8 @@ demo: $(VENV)/.local-installed
 chaos: $(VENV)/.local-installed
 	$(PY) -m devstack.chaos $(ARGS)
 
-bench-lock: $(VENV)/.dev-installed
-	$(PY) -m benchmarks.lock --json bench-results/lock.json
+bench-lock: $(VENV)/.bench-installed
+	$(PY) -m benchmarks.lock --json docs/benchmarks/lock.json --plot docs/benchmarks/lock.png
 
 compose-check:
 	$(COMPOSE) -f docker-compose.yml config -q
