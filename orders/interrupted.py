@@ -102,7 +102,16 @@ class InterruptedChanges:
         order = orders.visible(await self.store.get(order_id), order_id)
         if "intent" not in order:
             return order
-        return await self._settle(order, lease)
+        # The order first: the holder that left the intent may still be alive, and once
+        # the invoice carries our token its commit must meet our token on the order too.
+        # What the claim reads back is what we settle: that holder may have committed
+        # in between.
+        claimed = await self.store.fenced_update(order_id, lease.token, {}, live_only=False)
+        if claimed is None:
+            raise Locked(f"order {order_id} is being changed by another request")
+        if "intent" not in claimed:
+            return dict(claimed)
+        return await self._settle(dict(claimed), lease)
 
     async def commit_delete(self, order_id: str, lease: Lease,
                             deleted_us: int | None = None) -> dict:
