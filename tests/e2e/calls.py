@@ -23,6 +23,7 @@ class Call:
     started: float  # time.monotonic()
     seconds: float
     status: int | None  # None: no answer within the call's timeout
+    timeout: float
 
     @property
     def failed(self) -> bool:
@@ -38,11 +39,18 @@ def record_calls(monkeypatch: pytest.MonkeyPatch) -> list[Call]:
                        timeout: float = 10.0) -> tuple[int | None, Any]:
         started = time.monotonic()
         status, reply = await send(method, url, body, timeout)
-        calls.append(Call(method, url, started, time.monotonic() - started, status))
+        calls.append(Call(method, url, started, time.monotonic() - started, status, timeout))
         return status, reply
 
     monkeypatch.setattr(devstack.workload, "request", recorded)
     return calls
+
+
+def unanswered(calls: list[Call], bound: float = 10.0) -> list[Call]:
+    """Calls that got no answer though they waited `bound` seconds, longer than any
+    timeout of the services. The workload's watcher reads give up after 2 s, before
+    a 503 for a silent MongoDB is due: they are left out, the writes judge that."""
+    return [c for c in calls if c.status is None and c.timeout >= bound]
 
 
 def started_after(calls: list[Call], moment: float, before: float | None = None) -> list[Call]:
