@@ -4,7 +4,9 @@ same data: no acknowledged create, update or delete is lost, and every pair agre
 The services write with `w=majority, j=true` and the server syncs every commit
 (devstack.mongo_server), so what was answered 201, 200 or 204 was on disk before
 the answer left. Calls sent while the server is down may answer 503; a write cut
-off in the middle is settled by the repairer, as after any failure.
+off in the middle is settled by the repairer, as after any failure. The kill
+comes at the end of the load, so that no later write can cover up a lost one:
+the last acknowledged write of each order is the one the checker looks for.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tests.e2e.calls import record_calls, started_after, unanswered
 from tests.e2e.cluster import Cluster
 
 FAST = {"LOCK_TTL_MS": "1000", "REPAIR_INTERVAL_MS": "300", "MONGO_TIMEOUT_MS": "2000"}
+LOAD_FOR = 5.0
 
 
 @pytest.mark.slow
@@ -38,12 +41,12 @@ async def test_mongo_killed_under_load_loses_no_acknowledged_write(
     try:
         orders = await create_orders(urls[0], 6)
         workload = Workload(lambda: urls, orders, clients=5, max_calls=1500,
-                            max_seconds=10.0, delete_share=0.03, deletable=3)
+                            max_seconds=LOAD_FOR, delete_share=0.03, deletable=3)
         created: list[dict] = []
         moments: list[float] = []
 
         async def create_meanwhile() -> None:
-            deadline = time.monotonic() + 10.0
+            deadline = time.monotonic() + LOAD_FOR
             for i in range(200):
                 if time.monotonic() > deadline:
                     return
@@ -54,7 +57,7 @@ async def test_mongo_killed_under_load_loses_no_acknowledged_write(
                 await asyncio.sleep(0.02)
 
         async def kill_mongo() -> None:
-            await asyncio.sleep(2.5)
+            await asyncio.sleep(LOAD_FOR - 0.3)
             moments.append(time.monotonic())
             mongo.kill()
             await asyncio.sleep(0.5)
