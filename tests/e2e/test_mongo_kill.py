@@ -24,7 +24,8 @@ from devstack.workload import ITEM, USER, Workload, check, create_orders, reques
 from tests.e2e.calls import record_calls, started_after, unanswered
 from tests.e2e.cluster import Cluster
 
-FAST = {"LOCK_TTL_MS": "1000", "REPAIR_INTERVAL_MS": "300", "MONGO_TIMEOUT_MS": "2000"}
+FAST = {"LOCK_TTL_MS": "1000", "REPAIR_INTERVAL_MS": "300", "MONGO_TIMEOUT_MS": "2000",
+        "HTTP_TIMEOUT_MS": "1500"}  # a pending create is settled after a lease + this
 LOAD_FOR = 5.0
 
 
@@ -41,7 +42,7 @@ async def test_mongo_killed_under_load_loses_no_acknowledged_write(
     try:
         orders = await create_orders(urls[0], 6)
         workload = Workload(lambda: urls, orders, clients=5, max_calls=1500,
-                            max_seconds=LOAD_FOR, delete_share=0.03, deletable=3)
+                            max_seconds=LOAD_FOR, delete_share=0.1, deletable=3)
         created: list[dict] = []
         moments: list[float] = []
 
