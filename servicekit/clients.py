@@ -50,7 +50,8 @@ def make_redis(settings: Settings) -> Any:
 # - a connection idle for 30 s is PINGed before use (one that died silently, no EOF).
 # - No retries: `from_url` gives each connection `Retry(NoBackoff(), 0)`. redis-py cannot
 #   tell a command that never reached the server from one whose answer was lost, and a
-#   second ACQUIRE or BLPOP is not the first; `fencing` retries what it can prove safe.
+#   second ACQUIRE or BLPOP is not the first: whether a script may run again is for the
+#   lock (`fencing`) to decide, which knows what each script does.
 _POOL_OPTIONS: dict[str, Any] = {
     "health_check_interval": 30,
     "maint_notifications_config": MaintNotificationsConfig(enabled=False)}
@@ -68,7 +69,8 @@ def _sentinel_master(settings: Settings, timeout: float) -> Any:
     sentinel = Sentinel(list(settings.redis_sentinels), socket_timeout=timeout,
                         socket_connect_timeout=timeout)
     master = sentinel.master_for(settings.redis_sentinel_master, socket_timeout=timeout,
-                                 socket_connect_timeout=timeout, **_POOL_OPTIONS, **options)
+                                 socket_connect_timeout=timeout,
+                                 **{**_POOL_OPTIONS, **options})  # the URL's own win
     _sentinel_clients[master] = list(sentinel.sentinels)
     return master
 
