@@ -1,4 +1,9 @@
-"""devstack.links: what a cut, a delay and a heal do to a real client's calls."""
+"""devstack.links: what a cut, a delay and a heal do to a real client's calls.
+
+Calls that must fail by timing out use a client that waits 0.3 s for a link that
+never answers (or answers a second late); calls that must succeed use one that
+waits 5 s, so a loaded machine cannot turn either into the other.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import pytest
 import redis.asyncio as aredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from tornado.ioloop import IOLoop
 
 from devstack import RedisServer
 from devstack.links import Link
@@ -24,50 +30,59 @@ def client(link: Link, timeout: float) -> aredis.Redis:
                                  socket_connect_timeout=timeout)
 
 
-@pytest.mark.gen_test(timeout=20)
+@pytest.fixture
+def clients(link: Link, io_loop: IOLoop) -> Iterator[tuple[aredis.Redis, aredis.Redis]]:
+    """(impatient, patient) clients through the link."""
+    made = client(link, 0.3), client(link, 5.0)
+    yield made
+    for redis in made:
+        io_loop.run_sync(redis.aclose)
+
+
+@pytest.mark.gen_test(timeout=30)
 async def test_a_blackhole_holds_calls_until_the_heal_then_delivers_them(
-        link: Link, redis_server: RedisServer, unique_name: str) -> None:
-    through, direct = client(link, 0.3), aredis.Redis.from_url(redis_server.url)
+        link: Link, clients: tuple[aredis.Redis, aredis.Redis], redis_server: RedisServer,
+        unique_name: str) -> None:
+    impatient, patient = clients
+    direct = aredis.Redis.from_url(redis_server.url)
     try:
-        assert await through.ping()
+        assert await impatient.ping() and await patient.ping()
         link.cut()
         with pytest.raises(RedisTimeoutError):  # open and silent: only the timeout ends it
-            await through.set(unique_name, "late")
+            await impatient.set(unique_name, "late")
         with pytest.raises(RedisTimeoutError):  # a new connection is held as well
-            await client(link, 0.3).ping()
+            await impatient.ping()
         assert await direct.get(unique_name) is None
         link.heal()
-        assert await through.ping()
+        assert await patient.ping()
         # what the blackhole held arrives at the heal, as a retransmission would
         for _ in range(100):
             if await direct.get(unique_name) is not None:
                 break
-            await through.ping()
+            await patient.ping()
         assert await direct.get(unique_name) == b"late"
     finally:
-        await through.aclose()
         await direct.aclose()
 
 
-@pytest.mark.gen_test(timeout=20)
-async def test_a_reset_fails_calls_at_once_and_a_delay_makes_them_late(link: Link) -> None:
-    redis = client(link, 0.1)
-    try:
-        assert await redis.ping()
-        link.cut("reset")
-        with pytest.raises(RedisConnectionError):
-            await redis.ping()
-        with pytest.raises(RedisConnectionError):
-            await redis.ping()
-        link.heal()
-        assert await redis.ping()
-        link.delay(300)  # longer than the client waits
-        with pytest.raises(RedisTimeoutError):
-            await redis.ping()
-        link.delay(0)
-        assert await redis.ping()
-    finally:
-        await redis.aclose()
+@pytest.mark.gen_test(timeout=30)
+async def test_a_reset_fails_calls_at_once_and_a_delay_makes_them_late(
+        link: Link, clients: tuple[aredis.Redis, aredis.Redis]) -> None:
+    impatient, patient = clients
+    assert await patient.ping()
+    link.cut("reset")
+    with pytest.raises(RedisConnectionError):  # the connection it had
+        await patient.ping()
+    with pytest.raises(RedisConnectionError):  # a new one
+        await patient.ping()
+    link.heal()
+    assert await patient.ping()
+    link.delay(1000)  # longer than the impatient client waits
+    with pytest.raises(RedisTimeoutError):
+        await impatient.ping()
+    assert await patient.ping()  # late, but within its 5 s
+    link.delay(0)
+    assert await patient.ping()
 
 
 def test_a_link_cut_by_anything_else_is_refused(link: Link) -> None:
