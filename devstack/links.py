@@ -1,7 +1,7 @@
 """A network link between one client and one server that a test can cut, slow and heal.
 
-    link = Link(("127.0.0.1", redis.port)).start()   # a TCP proxy on a free loopback port
-    ... give one process  redis://127.0.0.1:{link.port}/0  instead of the server's own ...
+    link = Link.toward(redis.url).start()  # a TCP proxy on a free loopback port
+    env["REDIS_URL"] = link.through(redis.url)  # one process's route to the server
     link.cut()            # blackhole: connections stay open, nothing gets through
     link.cut("reset")     # every connection reset (RST), new ones reset at once
     link.delay(200)       # each chunk, each way, arrives 200 ms late
@@ -28,6 +28,7 @@ import struct
 import threading
 from types import TracebackType
 from typing import Any, Coroutine
+from urllib.parse import urlsplit, urlunsplit
 
 from devstack.ports import free_port
 
@@ -46,30 +47,49 @@ class Link:
         self.mode = "open"  # open, blackhole or reset
         self.delay_ms = 0
         self.connections = 0  # accepted so far
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f"link-{name}",
-                                        daemon=True)
+        # made by start(): a link never started holds no loop and no socket
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._server: asyncio.AbstractServer | None = None
         self._flowing: asyncio.Event | None = None
         self._pipes: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @classmethod
+    def toward(cls, url: str, name: str = "link") -> "Link":
+        """A link to the host and port a server's URL names (one host, with its port)."""
+        parts = urlsplit(url)
+        if parts.hostname is None or parts.port is None:
+            raise ValueError(f"a link needs a URL with a host and a port, not {url!r}")
+        return cls((parts.hostname, parts.port), name=name)
+
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    def through(self, url: str) -> str:
+        """`url` with this link's address for its host and port; the rest kept."""
+        parts = urlsplit(url)
+        credentials = parts.netloc.rpartition("@")[0]
+        netloc = f"{credentials}@{self.address}" if credentials else self.address
+        return urlunsplit(parts._replace(netloc=netloc))
+
     def start(self) -> "Link":
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever,
+                                        name=f"link-{self.name}", daemon=True)
         self._thread.start()
         self._run(self._start())
         return self
 
     def stop(self) -> None:
-        if not self._thread.is_alive():
+        if self._loop is None or self._thread is None:
             return
         self._run(self._stop())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         self._loop.close()
+        self._loop = self._thread = None
 
     def cut(self, how: str = "blackhole") -> None:
         """`blackhole`: accept, hold and forward nothing, either way; `reset`: RST all."""
@@ -86,6 +106,9 @@ class Link:
         self.delay_ms = max(0, int(ms))
 
     def _run(self, work: Coroutine[Any, Any, None]) -> None:
+        if self._loop is None:
+            work.close()
+            raise RuntimeError(f"link {self.name} is not started")
         asyncio.run_coroutine_threadsafe(work, self._loop).result(10)
 
     async def _start(self) -> None:

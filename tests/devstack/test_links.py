@@ -88,3 +88,14 @@ async def test_a_reset_fails_calls_at_once_and_a_delay_makes_them_late(
 def test_a_link_cut_by_anything_else_is_refused(link: Link) -> None:
     with pytest.raises(ValueError):
         link.cut("drop")
+
+
+def test_a_link_is_aimed_at_a_servers_url_and_rewrites_it() -> None:
+    link = Link.toward("mongodb://127.0.0.1:27017/?directConnection=true")
+    assert link.target == ("127.0.0.1", 27017)
+    assert link.through("mongodb://127.0.0.1:27017/?directConnection=true") == \
+        f"mongodb://{link.address}/?directConnection=true"
+    assert link.through("rediss://user:secret@10.0.0.5:6380/2") == \
+        f"rediss://user:secret@{link.address}/2"
+    with pytest.raises(ValueError):
+        Link.toward("redis://localhost/0")  # no port: nothing to aim at

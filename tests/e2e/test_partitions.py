@@ -35,10 +35,8 @@ CUT_FOR = 3.0
 @pytest.fixture
 def links(cluster_env: dict[str, str]) -> Iterator[dict[str, Link]]:
     """orders-0's routes to Redis, MongoDB and invoices (the last aimed once it runs)."""
-    redis_host, redis_port = cluster_env["REDIS_URL"].split("//")[1].split("/")[0].split(":")
-    mongo_host, mongo_port = cluster_env["MONGO_URL"].split("//")[1].split("/")[0].split(":")
-    made = {"redis": Link((redis_host, int(redis_port)), name="redis").start(),
-            "mongo": Link((mongo_host, int(mongo_port)), name="mongo").start(),
+    made = {"redis": Link.toward(cluster_env["REDIS_URL"], name="redis").start(),
+            "mongo": Link.toward(cluster_env["MONGO_URL"], name="mongo").start(),
             "invoices": Link(name="invoices").start()}
     yield made
     for link in made.values():
@@ -52,8 +50,8 @@ async def test_an_instance_cut_off_answers_in_time_and_nothing_goes_wrong(
         cluster_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         links: dict[str, Link], cut: str) -> None:
     through_links = {
-        "REDIS_URL": f"redis://{links['redis'].address}/0",
-        "MONGO_URL": f"mongodb://{links['mongo'].address}/?directConnection=true",
+        "REDIS_URL": links["redis"].through(cluster_env["REDIS_URL"]),
+        "MONGO_URL": links["mongo"].through(cluster_env["MONGO_URL"]),
         "INVOICES_URL": f"http://{links['invoices'].address}"}
     calls = record_calls(monkeypatch)
     cluster = Cluster.start(tmp_path, {**cluster_env, **FAST}, orders=2, invoices=2,
