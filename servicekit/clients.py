@@ -12,6 +12,7 @@ from redis.asyncio.sentinel import Sentinel
 from pymongo import AsyncMongoClient
 from pymongo.errors import ConnectionFailure, PyMongoError
 from redis.exceptions import RedisError
+from redis.maint_notifications import MaintNotificationsConfig
 
 from fencing import FencedLock, LockError
 from servicekit.errors import Unavailable
@@ -38,7 +39,22 @@ def make_redis(settings: Settings) -> Any:
     if settings.redis_sentinels:
         return _sentinel_master(settings, timeout)
     return aredis.Redis.from_url(settings.redis_url, socket_timeout=timeout,
-                                 socket_connect_timeout=timeout, health_check_interval=30)
+                                 socket_connect_timeout=timeout, **_POOL_OPTIONS)
+
+
+# What keeps a pooled connection that died with its server (a Redis restart, a failover)
+# from costing the next request, with no command ever sent twice:
+# - redis-py checks a pooled connection for EOF before lending it and reconnects if the
+#   server closed it, but skips that check while "maintenance notifications" are on, and
+#   their default "auto" counts as on; these servers send none, so they are off.
+# - a connection idle for 30 s is PINGed before use (one that died silently, no EOF).
+# - No retries: `from_url` gives each connection `Retry(NoBackoff(), 0)`. redis-py cannot
+#   tell a command that never reached the server from one whose answer was lost, and a
+#   second ACQUIRE or BLPOP is not the first: whether a script may run again is for the
+#   lock (`fencing`) to decide, which knows what each script does.
+_POOL_OPTIONS: dict[str, Any] = {
+    "health_check_interval": 30,
+    "maint_notifications_config": MaintNotificationsConfig(enabled=False)}
 
 
 def _sentinel_master(settings: Settings, timeout: float) -> Any:
@@ -53,8 +69,8 @@ def _sentinel_master(settings: Settings, timeout: float) -> Any:
     sentinel = Sentinel(list(settings.redis_sentinels), socket_timeout=timeout,
                         socket_connect_timeout=timeout)
     master = sentinel.master_for(settings.redis_sentinel_master, socket_timeout=timeout,
-                                 socket_connect_timeout=timeout, health_check_interval=30,
-                                 **options)
+                                 socket_connect_timeout=timeout,
+                                 **{**_POOL_OPTIONS, **options})  # the URL's own win
     _sentinel_clients[master] = list(sentinel.sentinels)
     return master
 
