@@ -259,6 +259,10 @@ class OrderService:
         intent = order.get("intent")
         if intent is None:
             return order
+        # The order first: the holder that left the intent may still be alive, and once the
+        # invoice carries our token its commit must meet our token on the order too.
+        if await self.store.fenced_update(order_id, lease.token, {}, live_only=False) is None:
+            raise Locked(f"order {order_id} is being changed by another request")
         if intent["op"] == "update":
             await self.invoices.update_total(order["invoice_id"], lease.token,
                                              order["total_cents"])
