@@ -260,9 +260,14 @@ class OrderService:
         if intent is None:
             return order
         # The order first: the holder that left the intent may still be alive, and once the
-        # invoice carries our token its commit must meet our token on the order too.
-        if await self.store.fenced_update(order_id, lease.token, {}, live_only=False) is None:
+        # invoice carries our token its commit must meet our token on the order too. What
+        # the claim reads back is what we settle: that holder may have committed meanwhile.
+        claimed = await self.store.fenced_update(order_id, lease.token, {}, live_only=False)
+        if claimed is None:
             raise Locked(f"order {order_id} is being changed by another request")
+        order, intent = dict(claimed), claimed.get("intent")
+        if intent is None:
+            return order
         if intent["op"] == "update":
             await self.invoices.update_total(order["invoice_id"], lease.token,
                                              order["total_cents"])
