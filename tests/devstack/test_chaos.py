@@ -14,8 +14,8 @@ from typing import Iterator
 import pytest
 
 from devstack.report import ANOMALY_COLOUR
+from tests.browser import CHROMIUM, chromium
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 NAIVE, FENCED = "naive (UNSAFE)", "fenced"
 
 
@@ -74,18 +74,6 @@ def test_the_history_records_every_operation_and_fault(chaos_run: Path) -> None:
         assert {"freeze", "redis restart"} <= kinds, kinds
     fenced = (chaos_run / "fenced" / "history.jsonl").read_text()
     assert '"type": "invoice_write"' in fenced and '"token": ' in fenced
-
-
-def chromium(*args: str) -> subprocess.CompletedProcess[str]:
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    try:
-        return subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-             *args], capture_output=True, text=True, timeout=90, check=False)
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.mark.slow
