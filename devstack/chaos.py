@@ -298,8 +298,8 @@ async def main_async(args: argparse.Namespace) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     results = {}
     for name in STRATEGIES:
-        print(f"running {name}: up to {args.calls} calls in {args.seconds:.0f}s with pauses, "
-              "crashes and a Redis restart, then the paused-holder scenario ...", flush=True)
+        print(f"running {name}: the paused-holder scenario, then up to {args.calls} calls in "
+              f"{args.seconds:.0f}s with pauses, crashes and a Redis restart ...", flush=True)
         results[name] = await run_strategy(name, logs, args.calls, args.seconds, args.seed)
     print_table(results)
     held = demonstrated(results)

@@ -221,10 +221,12 @@ async def check(workload: Workload, orders_url: str, invoices_url: str) -> Repor
         _, invoice = await request("GET", f"{invoices_url}/invoices/{order['invoice_id']}")
         if Decimal(str(final["total"])) != Decimal(str(invoice["total"])) or \
                 (final["deleted_at"] is None) != (invoice["deleted_at"] is None):
+            deleted = (final["deleted_at"] is not None, invoice["deleted_at"] is not None)
             disagreeing.append(Anomaly(order_id, "disagreeing", at, (
-                f"order total {final['total']} deleted {final['deleted_at'] is not None}, "
-                f"invoice total {invoice['total']} deleted {invoice['deleted_at'] is not None}: "
-                "one store kept a change the other lost or never got")))
+                f"order total {final['total']}, invoice total {invoice['total']}"
+                + (f"; order deleted {deleted[0]}, invoice deleted {deleted[1]}"
+                   if deleted[0] != deleted[1] else "")
+                + ": one store kept a change the other lost or never got")))
         final_us = parse_micros(final["updated_at"])
         acknowledged = workload.acknowledged.get(order_id, [])
         if acknowledged and final_us < max(acknowledged):
