@@ -244,10 +244,12 @@ async def run_strategy(name: str, logs: Path, calls: int, seconds: float, seed: 
         history.note("phase", name=run.phase)
         run.report = await check(workload, stage.orders[0].url, stage.invoices[0].url)
         for anomaly in run.report.all:
+            scripted = anomaly.order == run.scenario_order
+            # The scenario's anomaly is drawn where it happened: A's late write.
             history.note("anomaly", order=anomaly.order, kind=anomaly.kind,
-                         detail=anomaly.detail, at=anomaly.at,
-                         explain=scenarios.EXPLAIN if anomaly.order == run.scenario_order
-                         else None)
+                         detail=anomaly.detail,
+                         at=scenarios.late_write_end(history) if scripted else anomaly.at,
+                         explain=scenarios.EXPLAIN if scripted else None)
         return run
     finally:
         ticking.cancel()

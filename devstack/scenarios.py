@@ -26,6 +26,7 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from devstack.history import History
 from devstack.process import ServerProcess
 from devstack.workload import BASE_US, Workload, create_orders, request
 
@@ -48,6 +49,11 @@ def instance_env() -> tuple[dict[str, str], dict[str, str]]:
     """The settings of A and of B (on top of the stage's)."""
     return ({"LOCK_TTL_MS": str(A_LEASE_MS), "DLOCK_FAULTS": "after_lock=stop"},
             {"LOCK_TTL_MS": str(B_LEASE_MS), "DLOCK_FAULTS": "after_invoice_write=stop"})
+
+
+def late_write_end(history: History) -> float:
+    """When A's late call was answered (on the history's clock)."""
+    return max(op["end"] for op in history.completions if op["process"] == "scenario-A")
 
 
 async def until_frozen(instance: ServerProcess, what: str) -> None:
