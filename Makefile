@@ -4,10 +4,11 @@
 PYTHON  ?= python3
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
-COMPOSE ?= docker-compose
+# Compose v2 (the docker CLI plugin) when it is here, else the old docker-compose.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 PROD    := $(COMPOSE) -f docker-compose.production.yml
 
-.PHONY: help run test lint bench bench-lock bench-http demo chaos compose-check build run_prod infra_down_prod \
+.PHONY: help run test lint bench bench-lock bench-http demo chaos newman compose-check build run_prod infra_down_prod \
         infra infra_down clean
 
 help:
@@ -16,12 +17,14 @@ help:
 	@echo "make lint             flake8 and mypy"
 	@echo "make bench            benchmarks (side by side, one run)"
 	@echo "make demo             two concurrent updates, told from the services' logs"
-	@echo "make chaos            the naive lock and the fenced one under the same faults"
+	@echo "make chaos            the naive lock and the fenced one under the same faults, and a report"
+	@echo "make newman           the Postman collection against running services (KEY=<INVOICES_API_KEY>)"
 	@echo "make infra | infra_down            MongoDB and Redis in docker compose"
 	@echo "make build | run_prod | infra_down_prod   the whole system in docker compose"
-	@echo "make compose-check    validate both compose files"
+	@echo "make compose-check    validate both compose files (needs docker compose or docker-compose)"
 
 $(PY):
+	@echo "creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
@@ -33,12 +36,15 @@ $(VENV)/.fencing-installed: fencing/pyproject.toml | $(PY)
 	touch $@
 
 # editable_mode=compat: packages added later are found without reinstalling.
+# pip is not quiet here: the first install takes a minute and shows what it fetches.
 $(VENV)/.local-installed: setup.cfg pyproject.toml $(VENV)/.fencing-installed | $(PY)
-	$(PY) -m pip install -q -e '.[local]' --config-settings editable_mode=compat
+	@echo "installing the project into $(VENV) (the first time takes a minute or so)"
+	$(PY) -m pip install --progress-bar on -e '.[local]' --config-settings editable_mode=compat
 	touch $@
 
 $(VENV)/.dev-installed: setup.cfg pyproject.toml $(VENV)/.fencing-installed | $(PY)
-	$(PY) -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
+	@echo "installing the project and its test tools into $(VENV) (the first time takes a minute or two)"
+	$(PY) -m pip install --progress-bar on -e '.[dev]' --config-settings editable_mode=compat
 	touch $@ $(VENV)/.local-installed
 
 run: $(VENV)/.local-installed
@@ -47,8 +53,18 @@ run: $(VENV)/.local-installed
 # Newman (tests/test_newman.py) comes from the npm registry, when npm is here.
 node_modules/.installed: package.json package-lock.json
 	@if command -v npm >/dev/null; then \
+		echo "installing Newman from the npm registry (npm ci)"; \
 		npm ci --no-audit --no-fund --silent && touch $@; \
 	else echo "npm not found: tests/test_newman.py will be skipped"; fi
+
+# The Postman collection against the services `make run` started (another terminal).
+# KEY: the INVOICES_API_KEY that make run printed; HELD_TOKEN (optional): a token from
+# `python -m fencing hold invoice:<heldInvoiceId>`, for the fenced write that succeeds.
+newman: node_modules/.installed
+	@test -x node_modules/.bin/newman || { echo "newman needs npm (Node.js)"; exit 1; }
+	node_modules/.bin/newman run docs/distributed-lock.postman_collection.json \
+		--environment docs/distributed-lock.postman_environment.json \
+		--env-var invoicesApiKey=$(KEY) $(if $(HELD_TOKEN),--env-var heldToken=$(HELD_TOKEN))
 
 test: $(VENV)/.dev-installed node_modules/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -76,6 +92,8 @@ bench-lock: $(VENV)/.bench-installed
 	$(PY) -m benchmarks.lock --json docs/benchmarks/lock.json --plot docs/benchmarks/lock.png
 
 compose-check:
+	@$(COMPOSE) version >/dev/null 2>&1 || { echo "compose-check needs docker compose or" \
+		"docker-compose (Debian: apt-get install docker-compose; no engine needed)"; exit 1; }
 	$(COMPOSE) -f docker-compose.yml config -q
 	INVOICES_API_KEY=compose-check-placeholder $(PROD) config -q
 	@echo "docker-compose.yml and docker-compose.production.yml are valid"

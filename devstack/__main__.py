@@ -135,6 +135,9 @@ def instances_option(args: list[str]) -> tuple[int, list[str]]:
 
 
 def main() -> int:
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(f"usage: make run [INSTANCES=N] [ARGS=...]  (python -m devstack)\n\n{__doc__}")
+        return 0
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="devstack | %(message)s")
     runner = Runner(sys.argv[1:])

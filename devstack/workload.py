@@ -26,8 +26,9 @@ import random
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
+from devstack.history import History
 from devstack.http import request
 from servicekit.validate import format_micros, timestamp_field
 
@@ -67,7 +68,37 @@ class Workload:
         default_factory=lambda: collections.defaultdict(list))
     deletes_acknowledged: set[str] = field(default_factory=set)
     statuses: collections.Counter = field(default_factory=collections.Counter)
-    regressions: list[str] = field(default_factory=list)
+    regressions: list[Anomaly] = field(default_factory=list)
+    history: History = field(default_factory=History)
+
+    @property
+    def calls(self) -> int:
+        return sum(self.statuses.values())
+
+    async def patch(self, process: int | str, base: str, order_id: str, update_us: int,
+                    quantity: int, value: Decimal, timeout: float = 10.0) -> int | None:
+        """One update, recorded as sent, in the history, and as acknowledged on 200."""
+        url = f"{base}/orders/{order_id}"
+        self.sent[order_id][update_us] = (quantity, value)
+        body = {"update_time": format_micros(update_us), "quantity": quantity,
+                "value": float(value)}
+        invoked = self.history.invoke(process, url, order_id, "update", body)
+        status, reply = await request("PATCH", url, body, timeout=timeout)
+        self.history.complete(invoked, status, _error(reply))
+        self.statuses["PATCH", status] += 1
+        if status == 200:
+            self.acknowledged[order_id].append(update_us)
+        return status
+
+    async def delete(self, process: int | str, base: str, order_id: str) -> int | None:
+        url = f"{base}/orders/{order_id}"
+        invoked = self.history.invoke(process, url, order_id, "delete")
+        status, reply = await request("DELETE", url)
+        self.history.complete(invoked, status, _error(reply))
+        self.statuses["DELETE", status] += 1
+        if status == 204:
+            self.deletes_acknowledged.add(order_id)
+        return status
 
     async def run(self) -> None:
         rng = random.Random(self.seed)
@@ -76,30 +107,20 @@ class Workload:
         ids = [order["id"] for order in self.orders]
         running = True
 
-        async def client() -> None:
+        async def client(process: int) -> None:
             while next(calls) < self.max_calls and time.monotonic() < deadline:
                 urls = self.orders_urls()
                 if not urls:
                     await asyncio.sleep(0.05)
                     continue
                 order_id, base = rng.choice(ids), rng.choice(list(urls))
-                url = f"{base}/orders/{order_id}"
                 if order_id in ids[:self.deletable] and rng.random() < self.delete_share:
-                    status, _ = await request("DELETE", url)
-                    self.statuses["DELETE", status] += 1
-                    if status == 204:
-                        self.deletes_acknowledged.add(order_id)
+                    await self.delete(process, base, order_id)
                     continue
                 update_us = BASE_US + next(ticks) * 1000
                 quantity = rng.randint(1, 50)
                 value = Decimal(rng.randint(1, 99_999)).scaleb(-2)
-                self.sent[order_id][update_us] = (quantity, value)
-                status, _ = await request("PATCH", url, {
-                    "update_time": format_micros(update_us), "quantity": quantity,
-                    "value": float(value)})
-                self.statuses["PATCH", status] += 1
-                if status == 200:
-                    self.acknowledged[order_id].append(update_us)
+                await self.patch(process, base, order_id, update_us, quantity, value)
 
         async def watcher() -> None:
             seen: dict[str, tuple[int, bool]] = {}
@@ -115,29 +136,35 @@ class Workload:
                     now = (parse_micros(order["updated_at"]), order["deleted_at"] is not None)
                     before = seen.get(order_id)
                     if before and (now[0] < before[0] or (before[1] and not now[1])):
-                        seen_back = (f"{order_id}: went back from {format_micros(before[0])} to "
-                                     f"{format_micros(now[0])}")
-                        if seen_back not in self.regressions:
+                        seen_back = Anomaly(
+                            order_id, "stale write", self.history.now(),
+                            f"went back from {format_micros(before[0])} to "
+                            f"{format_micros(now[0])}: a write older than one already seen "
+                            "was accepted after it")
+                        if all(seen.detail != seen_back.detail for seen in self.regressions):
                             self.regressions.append(seen_back)
                     seen[order_id] = max(before or now, now)
                 await asyncio.sleep(0.01)
 
         watching = asyncio.ensure_future(watcher())
         try:
-            await asyncio.gather(*(client() for _ in range(self.clients)))
+            await asyncio.gather(*(client(process) for process in range(self.clients)))
         finally:
             running = False
             await watching
 
 
-def pair_disagreement(order_id: str, order: dict, invoice: dict) -> str | None:
-    """How an order and its invoice, as the API shows them, differ; None if they agree."""
-    if Decimal(str(order["total"])) != Decimal(str(invoice["total"])) or \
-            (order["deleted_at"] is None) != (invoice["deleted_at"] is None):
-        return (f"{order_id}: order total {order['total']} deleted "
-                f"{order['deleted_at'] is not None}, invoice total "
-                f"{invoice['total']} deleted {invoice['deleted_at'] is not None}")
-    return None
+@dataclass(frozen=True)
+class Anomaly:
+    """One thing the checker found wrong, and when (seconds on the history's clock)."""
+
+    order: str
+    kind: str  # "disagreeing", "lost update" or "stale write"
+    at: float
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.order}: {self.detail}"
 
 
 @dataclass
@@ -145,36 +172,60 @@ class Report:
     orders: int
     calls: int
     acknowledged: int
-    disagreeing: list[str]
-    lost_updates: list[str]
-    stale_writes: list[str]
+    disagreeing: list[Anomaly]
+    lost_updates: list[Anomaly]
+    stale_writes: list[Anomaly]
 
     @property
     def anomalies(self) -> int:
         return len(self.disagreeing) + len(self.lost_updates) + len(self.stale_writes)
 
+    @property
+    def all(self) -> list[Anomaly]:
+        return self.disagreeing + self.lost_updates + self.stale_writes
+
+
+def pair_disagreement(order: dict, invoice: dict) -> str | None:
+    """How an order and its invoice, as the API shows them, differ; None if they agree."""
+    deleted = (order["deleted_at"] is not None, invoice["deleted_at"] is not None)
+    if Decimal(str(order["total"])) == Decimal(str(invoice["total"])) and \
+            deleted[0] == deleted[1]:
+        return None
+    return (f"order total {order['total']}, invoice total {invoice['total']}"
+            + (f"; order deleted {deleted[0]}, invoice deleted {deleted[1]}"
+               if deleted[0] != deleted[1] else "")
+            + ": one store kept a change the other lost or never got")
+
+
+def _error(reply: Any) -> str | None:
+    return reply.get("error") if isinstance(reply, dict) else None
+
 
 async def check(workload: Workload, orders_url: str, invoices_url: str) -> Report:
     """Read every order and its invoice over HTTP and judge them against what was sent."""
     disagreeing, lost, stale = [], [], list(workload.regressions)
+    at = workload.history.now()
     for order in workload.orders:
         order_id = order["id"]
         _, final = await request("GET", f"{orders_url}/orders/{order_id}")
         _, invoice = await request("GET", f"{invoices_url}/invoices/{order['invoice_id']}")
-        problem = pair_disagreement(order_id, final, invoice)
+        problem = pair_disagreement(final, invoice)
         if problem:
-            disagreeing.append(problem)
+            disagreeing.append(Anomaly(order_id, "disagreeing", at, problem))
         final_us = parse_micros(final["updated_at"])
         acknowledged = workload.acknowledged.get(order_id, [])
         if acknowledged and final_us < max(acknowledged):
-            lost.append(f"{order_id}: update of {format_micros(max(acknowledged))} acknowledged, "
-                        f"order shows {final['updated_at']}")
+            lost.append(Anomaly(order_id, "lost update", at, (
+                f"update of {format_micros(max(acknowledged))} acknowledged with 200, order shows "
+                f"{final['updated_at']}: an older write overwrote it")))
         if order_id in workload.deletes_acknowledged and final["deleted_at"] is None:
-            lost.append(f"{order_id}: delete acknowledged, order not deleted")
+            lost.append(Anomaly(order_id, "lost update", at,
+                                "delete acknowledged with 204, order not deleted"))
         asked = workload.sent.get(order_id, {}).get(final_us)
         if final_us >= 1_800_000_000 * 1_000_000 and asked is not None and (
                 final["quantity"], Decimal(str(final["value"]))) != asked:
-            stale.append(f"{order_id}: values {final['quantity']} x {final['value']} with the "
-                         f"time of a call that asked for {asked[0]} x {asked[1]}")
-    return Report(len(workload.orders), sum(workload.statuses.values()),
+            stale.append(Anomaly(order_id, "stale write", at, (
+                f"values {final['quantity']} x {final['value']} with the time of a call that "
+                f"asked for {asked[0]} x {asked[1]}: two writers' changes mixed")))
+    return Report(len(workload.orders), workload.calls,
                   sum(len(v) for v in workload.acknowledged.values()), disagreeing, lost, stale)

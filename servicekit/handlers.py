@@ -211,9 +211,12 @@ class MetricsHandler(JsonHandler):
 
 
 def common_routes(mongo: Any, redis: Any) -> list[tuple[str, type, dict[str, Any]]]:
+    from servicekit.docs_page import DocsHandler  # it builds on JsonHandler, defined here
+
     return [(r"/health", HealthHandler, {}), (r"/ping", PingHandler, {}),
             (r"/ready", ReadyHandler, {"mongo": mongo, "redis": redis}),
-            (r"/openapi.yaml", OpenApiHandler, {}), (r"/metrics", MetricsHandler, {})]
+            (r"/openapi.yaml", OpenApiHandler, {}), (r"/metrics", MetricsHandler, {}),
+            (r"/docs", DocsHandler, {})]
 
 
 def log_request(handler: RequestHandler) -> None:

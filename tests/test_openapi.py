@@ -11,7 +11,7 @@ from tests.routes import served_routes
 from tests.stack import Stack, call
 
 SPEC = Path(__file__).parent.parent / "docs" / "openapi.yaml"
-SHARED = ("/health", "/ready", "/ping", "/openapi.yaml", "/metrics")
+SHARED = ("/health", "/ready", "/ping", "/openapi.yaml", "/metrics", "/docs")
 
 
 def spec_routes() -> set[tuple[str, str, str]]:

@@ -44,3 +44,16 @@ def test_the_collection_and_the_routers_list_the_same_routes(stack: Stack) -> No
     served = served_routes("invoices", invoices_app) | served_routes("orders", orders_app)
     assert ("orders", "PATCH", "/orders/{id}") in served
     assert collection_routes() == served
+
+
+def test_auth_is_set_once_and_an_environment_file_lies_beside_the_collection() -> None:
+    collection = json.loads(COLLECTION.read_text())
+    assert collection["auth"]["type"] == "bearer"
+    assert collection["auth"]["bearer"][0]["value"] == "{{invoicesApiKey}}"
+    requests = [item["request"] for group in collection["item"] for item in group["item"]]
+    assert not [request for request in requests
+                if any(h["key"] == "Authorization" for h in request.get("header", []))]
+    environment = json.loads(COLLECTION.with_name(
+        "distributed-lock.postman_environment.json").read_text())
+    keys = {value["key"] for value in environment["values"]}
+    assert {"baseUrl", "invoicesUrl", "invoicesApiKey", "heldInvoiceId", "heldToken"} <= keys

@@ -95,7 +95,7 @@ class Cluster:
             order = (await call("GET", f"{orders.url}/orders/{order_id}")).json
             invoice = (await call(
                 "GET", f"{invoices.url}/invoices/{order['invoice_id']}")).json
-            problem = pair_disagreement(order_id, order, invoice)
+            problem = pair_disagreement(order, invoice)
             if problem:
-                problems.append(problem)
+                problems.append(f"{order_id}: {problem}")
         return problems
