@@ -9,9 +9,12 @@ critical section (a stand-in for real work). The run has three phases:
    breaks the naive lock by construction;
 2. **load and faults**: while 8 clients send updates and deletes
    (`devstack.workload`), a fault injector freezes a random orders instance
-   (SIGSTOP) for twice the lease, or kills one (SIGKILL) and starts it again,
-   and once kills Redis and starts it again empty; at the end it freezes all
-   but orders-0 across the end of the load;
+   (SIGSTOP) for twice the lease, kills one (SIGKILL) and starts it again, or
+   cuts one off from Redis, MongoDB or its invoices (a blackholed link of
+   `devstack.links`) for twice the lease; once it kills Redis and starts it
+   again empty, and once it jumps Redis's clock forward past the lease
+   (libfaketime, `devstack.clock`); at the end it freezes all but orders-0
+   across the end of the load;
 3. **check**: after a lease time plus a repair interval, the independent
    checker, which looks only at what HTTP shows.
 
@@ -47,8 +50,10 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from devstack import scenarios
+from devstack.clock import FakeClock
 from devstack.deployment import Deployment
 from devstack.history import History
+from devstack.links import Link
 from devstack.mongo_server import MongoServer
 from devstack.redis_server import RedisServer
 from devstack.report import write_report
@@ -69,7 +74,8 @@ class Stage:
     def __init__(self, name: str, extra_env: dict[str, str], logs: Path) -> None:
         self.logs = logs / name.split()[0]
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.redis = RedisServer(log_path=str(self.logs / "redis.log"))
+        self.clock = FakeClock(self.logs / "redis-clock")
+        self.redis = RedisServer(log_path=str(self.logs / "redis.log"), clock=self.clock)
         self.mongo = MongoServer(str(self.logs / "mongo-data"),
                                  log_path=str(self.logs / "mongo.log"))
         self.extra_env = extra_env
@@ -77,6 +83,9 @@ class Stage:
         self.orders: list[ServiceProcess] = []
         self.scenario: tuple[ServiceProcess, ServiceProcess] | None = None
         self.names: dict[str, str] = {}
+        # Every orders instance but orders-0 (the checker's) reaches Redis, MongoDB
+        # and its invoices through links a fault can cut.
+        self.links: dict[str, dict[str, Link]] = {}
 
     def start(self) -> None:
         self.redis.start()
@@ -87,8 +96,19 @@ class Stage:
                "DLOCK_FAULTS": "after_lock=sleep:20,after_invoice_write=sleep:20",
                "PYTHONUNBUFFERED": "1", "INVOICES_API_KEY": secrets.token_urlsafe(32),
                **self.extra_env}
-        deployment = Deployment.build(env, invoices=2, orders=3, logs=self.logs)
+        cut_off = [{"redis": Link.toward(self.redis.url, name=f"orders-{i} to redis").start(),
+                    "mongo": Link.toward(self.mongo.url, name=f"orders-{i} to mongo").start(),
+                    "invoices": Link(name=f"orders-{i} to invoices").start()}
+                   for i in (1, 2)]
+        deployment = Deployment.build(env, invoices=2, orders=3, logs=self.logs, orders_env=[
+            {}, *({"REDIS_URL": links["redis"].through(self.redis.url),
+                   "MONGO_URL": links["mongo"].through(self.mongo.url),
+                   "INVOICES_URL": f"http://{links['invoices'].address}"} for links in cut_off)])
         self.invoices, self.orders = deployment.invoices, deployment.orders
+        for i, links in enumerate(cut_off, start=1):
+            invoices = self.invoices[i % len(self.invoices)]
+            links["invoices"].target = (invoices.host, invoices.port)
+            self.links[f"orders-{i}"] = links
         for module, instances in (("invoices", self.invoices), ("orders", self.orders)):
             for i, instance in enumerate(instances):
                 self.names[instance.url] = f"{module}-{i}"
@@ -113,6 +133,9 @@ class Stage:
         for server in [*self.orders, *(self.scenario or ()), *self.invoices, self.mongo,
                        self.redis]:
             server.stop()
+        for links in self.links.values():
+            for link in links.values():
+                link.stop()
 
     def up(self) -> list[str]:
         return [o.url for o in self.orders if o.running and not o.frozen]
@@ -156,8 +179,30 @@ async def restart_redis_empty(stage: Stage, rng: random.Random, history: History
                   "SIGKILL, started again empty: the lock keys and the token counter are gone")
 
 
-RANDOM_FAULTS: list[tuple[float, Injector]] = [(0.8, freeze_instance), (0.2, kill_instance)]
-ONCE_FAULTS: list[Injector] = [restart_redis_empty]
+async def cut_off_instance(stage: Stage, rng: random.Random, history: History) -> None:
+    victim = rng.choice(sorted(stage.links))
+    toward = rng.choice(sorted(stage.links[victim]))
+    link = stage.links[victim][toward]
+    started = history.now()
+    link.cut()
+    await asyncio.sleep(2 * TTL_MS / 1000)
+    link.heal()
+    history.fault("partition", victim, started,
+                  f"its link to {toward} blackholed for {2 * TTL_MS} ms (twice the lease): "
+                  "what it sent meanwhile arrives at the heal")
+
+
+async def jump_redis_clock(stage: Stage, rng: random.Random, history: History) -> None:
+    started = history.now()
+    stage.clock.jump(2 * TTL_MS / 1000)
+    history.fault("clock jump", "redis", started,
+                  f"Redis's wall clock jumped {2 * TTL_MS} ms forward: every lease it held "
+                  "expired at once, early")
+
+
+RANDOM_FAULTS: list[tuple[float, Injector]] = [
+    (0.6, freeze_instance), (0.2, kill_instance), (0.2, cut_off_instance)]
+ONCE_FAULTS: list[Injector] = [restart_redis_empty, jump_redis_clock]
 
 
 async def inject_faults(stage: Stage, rng: random.Random, until: float,

@@ -95,6 +95,8 @@ p.none { color: #2ca02c; font-weight: 600; }
 <span><i style="background:#cfe3ff"></i>instance frozen</span>
 <span><i style="background:#ffe0b3"></i>instance killed</span>
 <span><i style="background:#e5d4ff"></i>Redis restarted empty</span>
+<span><i style="background:#d4f0d4"></i>instance cut off (partition)</span>
+<span><i style="background:#fff3b0"></i>Redis clock jumped</span>
 <span><i style="background:#2ca02c"></i>write acknowledged / invoice write accepted (token)</span>
 <span><i style="background:#999"></i>refused (4xx)</span>
 <span><i style="background:#ff7f0e"></i>stale invoice write refused</span>
@@ -105,7 +107,8 @@ p.none { color: #2ca02c; font-weight: 600; }
 <script>
 "use strict";
 const NS = "http://www.w3.org/2000/svg";
-const FAULT_FILL = {"freeze": "#cfe3ff", "kill": "#ffe0b3", "redis restart": "#e5d4ff"};
+const FAULT_FILL = {"freeze": "#cfe3ff", "kill": "#ffe0b3", "redis restart": "#e5d4ff",
+                    "partition": "#d4f0d4", "clock jump": "#fff3b0"};
 const W = 640, LEFT = 64, ROW = 13, TOP = 22;
 
 function el(tag, attrs, parent, text) {
