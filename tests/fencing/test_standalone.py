@@ -83,8 +83,9 @@ def test_the_library_installs_alone_and_passes_its_tests(tmp_path: Path) -> None
     assert all(f.count("/") == 1 for f in package), "only the library's own modules"
     assert any(f.endswith(".dist-info/licenses/LICENSE") for f in alone["files"])
 
-    run([*pip, "./fencing[sql]", "psycopg[binary]>=3.1", "pytest>=8,<10", "pytest-timeout"],
-        repo)
+    # The test tools, and psutil for the harness that starts redis-server (devstack.process).
+    run([*pip, "./fencing[sql]", "psycopg[binary]>=3.1", "pytest>=8,<10", "pytest-timeout",
+         "psutil>=5.9"], repo)
     with_tools = installed(python, tmp_path)
     assert service_stack(with_tools["names"]) == []
 
