@@ -198,12 +198,12 @@ class OrderService:
         """The order under `lease` and the changes `plan` makes of it, recorded as the
         intent (None, and no intent, if `plan` has nothing to change).
 
-        No second read under the lease: the intent's write carries, in its filter, the
-        order as `seen` before the lease (its fence, updated_us and no intent), so one
-        atomic write both checks our token and proves that what was planned from is
-        still the order. If it changed in between, or carries an intent left by another
-        holder, the order is read again under the lease, its intent settled, and the
-        plan made again from what it is now.
+        No second read under the lease: the intent's write carries, in its filter, what
+        the plan was made from as `seen` before the lease (`orders.order.PLANNED_FROM`)
+        and "no intent", so one atomic write both checks our token and proves that the
+        plan holds for the order as it is. If it changed in between, or carries an
+        intent left by another holder, the order is read again under the lease, its
+        intent settled, and the plan made again from what it is now.
         """
         order = seen if seen is not None and "intent" not in seen else None
         for attempt in (1, 2):

@@ -8,6 +8,7 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from fencing.mongo import fence
+from orders import order as orders
 from servicekit import write_outcomes
 from servicekit.metrics import Metrics
 from servicekit.mongo_update import update, update_then_read
@@ -89,10 +90,12 @@ class OrderStore:
         if live_only:
             query["deleted_us"] = None
         if unchanged is not None:
-            # Every write under a lease sets the fence to its token, and a holder's own
-            # writes after its intent clear it: same fence, same updated_us and no intent
-            # is the order exactly as `unchanged` was read.
-            query.update(fence=unchanged["fence"], updated_us=unchanged["updated_us"],
+            # What an update or delete plans from, as it was read, and no intent under
+            # way: then the plan holds for the order as it is now. Not the fence itself:
+            # a second condition on it makes fence() join them with $and, and SecantusDB
+            # runs a filter with a top-level operator as a scan of the whole collection
+            # (with `_id` among plain fields it looks the document up by its id).
+            query.update({name: unchanged[name] for name in orders.PLANNED_FROM},
                          intent={"$exists": False})
         update_spec: dict[str, Any] = {"$set": changes}
         if clear_intent:
