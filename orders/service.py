@@ -4,10 +4,13 @@ Update and delete, for every instance of this service at once::
 
     read order ──► lease {order:<id>, invoice:<iid>} (floor = order's own highest token)
                    busy → 423 locked
-      ├─ re-read order under the lease; settle an intent someone left behind
-      │  deleted → 409 order_deleted, update_time earlier than updated_at → 409 event_outdated
-      ├─ record the intent on the order (fenced write: op, target state, token, expiry)
+      ├─ from the order as read: deleted → 409 order_deleted, update_time earlier
+      │  than updated_at → 409 event_outdated
+      ├─ record the intent on the order (fenced write: op, target state, token, expiry),
+      │     only if the order is still as read and carries no intent; else re-read it
+      │     under the lease, settle an intent someone left behind, check and record again
       ├─ PATCH/DELETE /invoices/<iid>  with Fencing-Token: <token>
+      │     (PATCH with Prefer: return=minimal: nothing read back)
       │     409 stale_token (Redis lost its counter) → lease again with floor =
       │     current_token, try once more; other failures: see "When invoices fails"
       ├─ commit: write the order and clear the intent, only if its fence ≤ token

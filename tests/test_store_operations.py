@@ -8,7 +8,7 @@ cost: the orders calls include what invoices spent on their behalf.
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterator
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -43,10 +43,12 @@ class Counter:
 
 @pytest.fixture
 def own_stack(io_loop: object, make_mongo_server: Callable[[], MongoServer],
-              make_stack: Callable[..., Awaitable[Stack]]) -> tuple[Stack, Counter]:
+              make_stack: Callable[..., Awaitable[Stack]]) -> Iterator[tuple[Stack, Counter]]:
     server = make_mongo_server()
     running = io_loop.run_sync(lambda: make_stack(mongo_url=server.url))  # type: ignore
-    return running, Counter(server.url)
+    counter = Counter(server.url)
+    yield running, counter
+    io_loop.run_sync(counter.client.close)  # type: ignore
 
 
 async def expect(status: int, method: str, url: str, body: object = None,
