@@ -67,3 +67,15 @@ async def test_an_update_of_an_order_deleted_after_the_read_is_order_deleted(
     assert reply.status == 409 and reply.error == "order_deleted", reply.body
     invoice = await stack.invoice(order["invoice_id"])
     assert invoice["status"] == "deleted" and invoice["total"] == Decimal(20)
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_delete_of_an_order_changed_after_the_read_deletes_it_as_it_is(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    order, url = await changed_after_first_read(
+        stack, monkeypatch, "PATCH", {"update_time": LATER, "quantity": 4}, 200)
+    assert (await call("DELETE", url)).status == 204
+    stored = await stack.db["orders"].find_one({"_id": order["id"]})
+    assert stored["status"] == "deleted" and stored["quantity"] == 4 and "intent" not in stored
+    invoice = await stack.invoice(order["invoice_id"])
+    assert invoice["status"] == "deleted" and invoice["total"] == Decimal(40)
