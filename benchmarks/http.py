@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -39,8 +40,14 @@ from tornado.httpclient import AsyncHTTPClient
 from devstack import Deployment, MongoServer, RedisServer, ServiceProcess
 from devstack.http import request as send
 from devstack.process import cpu_seconds
+from benchmarks import http_capacity
 from devstack.workload import BASE_US, ITEM, USER
 from servicekit.validate import format_micros
+
+
+OP_KINDS = ("insert", "query", "update", "delete", "getmore")
+SAFETY = "cost of safety: update"
+STRATEGIES = {"fenced": "fenced", "naive": "naive (UNSAFE)"}
 
 
 @dataclass
@@ -54,6 +61,7 @@ class Cell:
     statuses: dict[str, int] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)
+    mongo_ops: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok_per_s(self) -> float:
@@ -69,7 +77,9 @@ class Cell:
         data = asdict(self)
         data.pop("latencies_ms")
         data.update(ok_per_s=round(self.ok_per_s, 1), p50_ms=round(self.pct(0.50), 2),
-                    p95_ms=round(self.pct(0.95), 2), p99_ms=round(self.pct(0.99), 2))
+                    p95_ms=round(self.pct(0.95), 2), p99_ms=round(self.pct(0.99), 2),
+                    mongo_ops_per_call=round(sum(self.mongo_ops.values()) / self.calls, 2)
+                    if self.calls else 0.0)
         return data
 
 
@@ -82,13 +92,23 @@ class Bench:
         self.processes: dict[str, ServiceProcess] = {}
         self.ticks = itertools.count(1)
         self.cells: list[Cell] = []
+        self.mongo_client: Any = None
+
+    async def opcounters(self) -> dict[str, int]:
+        """The MongoDB-wire server's own count of what it served, by kind."""
+        if self.mongo_client is None:
+            from pymongo import AsyncMongoClient
+            self.mongo_client = AsyncMongoClient(self.mongo.url, timeoutMS=10_000)
+        status = await self.mongo_client.admin.command("serverStatus")
+        return {kind: int(status["opcounters"].get(kind, 0)) for kind in OP_KINDS}
 
     def start(self) -> None:
         self.redis.start()
         self.mongo.start()
         key = "bench-key-0123456789abcdef"
+        # The repairer passes once a minute: its queries would blur the operation counts.
         common = {"REDIS_URL": self.redis.url, "MONGO_URL": self.mongo.url,
-                  "INVOICES_API_KEY": key, "LOG_FORMAT": "json", "REPAIR_INTERVAL_MS": "5000"}
+                  "INVOICES_API_KEY": key, "LOG_FORMAT": "json", "REPAIR_INTERVAL_MS": "60000"}
         # "fenced" serves the per-operation cells and scale-out; the three 1 + 1 layouts
         # are compared with one another, on databases of the same size.
         layouts = {"fenced": ({}, 2, 4), "fenced-1": ({}, 1, 1),
@@ -141,6 +161,7 @@ class Bench:
                 if name.split("/")[0] in deployments and ("invoices" in name or p.url in bases)}
         pids.update(mongo=self.mongo.pid, redis=self.redis.pid)
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        ops_before = await self.opcounters()
 
         async def client() -> None:
             while time.monotonic() < deadline and next(calls) < max_calls:
@@ -165,6 +186,9 @@ class Bench:
         for name, pid in pids.items():
             used = cpu_seconds(pid) - cpu_before[name]
             cell.cpu[name] = round(cell.cpu.get(name, 0.0) + used, 2)
+        ops_after = await self.opcounters()
+        for kind in OP_KINDS:
+            cell.mongo_ops[kind] = cell.mongo_ops.get(kind, 0) + ops_after[kind] - ops_before[kind]
         return cell
 
     def update(self, ids: list[str]) -> Callable[[str, random.Random], tuple[str, str, Any]]:
@@ -175,6 +199,22 @@ class Bench:
         return make
 
     async def run(self) -> None:
+        try:
+            await self.scenarios()
+        finally:
+            if self.mongo_client is not None:
+                await self.mongo_client.close()
+
+    async def scenarios(self) -> None:
+        # The cost of safety first: SecantusDB's CPU per operation grew over a run (from
+        # 1.8 ms in the first cells to 19 ms in the last, in one measured run), and this
+        # comparison is what the figures for the capacity model come from.
+        fenced1 = self.url("fenced-1/orders-0")
+        fenced1_orders = await self.create_orders(fenced1, 300)
+        await self.side_by_side(SAFETY, {
+            "fenced": ([fenced1], fenced1_orders),
+            "naive (UNSAFE)": ([self.url("naive/orders-0")],
+                               await self.create_orders(self.url("naive/orders-0"), 300))}, 16)
         fenced0 = self.url("fenced/orders-0")
         many = await self.create_orders(fenced0, 300)
         hot = many[:4]
@@ -207,12 +247,6 @@ class Bench:
             self.cells.append(await self.drive(Cell("update, 4 hot orders", "fenced",
                                                     concurrency), [fenced0], self.update(hot),
                                                (200,)))
-        fenced1 = self.url("fenced-1/orders-0")
-        fenced1_orders = await self.create_orders(fenced1, 300)
-        await self.side_by_side("cost of safety: update", {
-            "fenced": ([fenced1], fenced1_orders),
-            "naive (UNSAFE)": ([self.url("naive/orders-0")],
-                               await self.create_orders(self.url("naive/orders-0"), 300))}, 16)
         await self.side_by_side("keep-alive to invoices: update", {
             "curl (keep-alive)": ([fenced1], fenced1_orders),
             "simple (new connection)": ([self.url("simple-http/orders-0")],
@@ -360,6 +394,11 @@ def report(cells: list[Cell], parts: dict[str, float]) -> dict[str, Any]:
         print("\nwhere one update's time goes (medians of traced in-process updates, ms):")
         for name, value in parts.items():
             print(f"  {name:<50}{value:>8.2f}")
+    safety = safety_table(cells)
+    plans = http_capacity.capacity([c.summary() for c in cells], SAFETY, STRATEGIES)
+    if plans:
+        print("\ncapacity model from these figures (benchmarks/http_capacity.py):")
+        print(http_capacity.markdown(plans))
     scale = [c for c in cells if c.scenario == "scale-out: update"]
     if scale:
         print("\nCPU seconds per process during the scale-out runs (all rounds):")
@@ -367,40 +406,79 @@ def report(cells: list[Cell], parts: dict[str, float]) -> dict[str, Any]:
             busiest = sorted(cell.cpu.items(), key=lambda item: -item[1])[:4]
             print(f"  {cell.variant:<24} over {cell.seconds:.1f}s: "
                   + ", ".join(f"{name} {used:.1f}" for name, used in busiest))
-    return {"cells": [c.summary() for c in cells], "ratios": ratios, "breakdown_ms": parts}
+    return {"cells": [c.summary() for c in cells], "ratios": ratios, "breakdown_ms": parts,
+            "cost_of_an_update": safety, "capacity": plans}
+
+
+def safety_table(cells: list[Cell]) -> dict[str, Any]:
+    """Fenced beside naive, per successful update: CPU of each process, MongoDB operations;
+    and MongoDB operations per call of each operation at one client."""
+    by = {(c.scenario, c.variant): c for c in cells}
+    table: dict[str, Any] = {}
+    for name, variant in STRATEGIES.items():
+        cell = by.get((SAFETY, variant))
+        if cell is None or not cell.ok:
+            continue
+        cpu = http_capacity.cpu_per_update(cell.summary())
+        table[name] = {"updates_per_s": round(cell.ok_per_s, 1),
+                       "cpu_ms_per_update": {tier: round(value * 1000, 3)
+                                             for tier, value in cpu.items()},
+                       "mongo_ops_per_update": round(sum(cell.mongo_ops.values()) / cell.ok, 2)}
+    per_call = {c.scenario: round(sum(c.mongo_ops.values()) / c.calls, 2)
+                for c in cells if c.concurrency == 1 and c.calls}
+    print(f"\n{'per successful update, c=16':<30}" + "".join(f"{name:>12}" for name in table))
+    rows = [("updates/s", [t["updates_per_s"] for t in table.values()])]
+    rows += [(f"CPU ms, {tier}", [t["cpu_ms_per_update"][tier] for t in table.values()])
+             for tier in http_capacity.TIERS]
+    rows.append(("MongoDB operations", [t["mongo_ops_per_update"] for t in table.values()]))
+    for label, values in rows:
+        print(f"{label:<30}" + "".join(f"{value:>12}" for value in values))
+    print("\nMongoDB operations per call, one client (serverStatus opcounters): "
+          + ", ".join(f"{op} {n}" for op, n in per_call.items()))
+    return {"per_update": table, "mongo_ops_per_call": per_call}
 
 
 def plot(cells: list[Cell], path: Path) -> None:
+    """One panel per scenario: throughput bars, p50 and p99 written on each."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{c.scenario}\n{c.variant} c={c.concurrency}" for c in cells]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(14, 9), sharex=True)
-    top.bar(range(len(cells)), [c.ok_per_s for c in cells], color="#4477aa")
-    top.set_ylabel("successful calls / s")
-    bottom.bar([i - 0.2 for i in range(len(cells))], [c.pct(.5) for c in cells], width=0.4,
-               label="p50", color="#66ccee")
-    bottom.bar([i + 0.2 for i in range(len(cells))], [c.pct(.99) for c in cells], width=0.4,
-               label="p99", color="#ee6677")
-    bottom.set_ylabel("latency, ms (log)")
-    bottom.set_yscale("log")
-    bottom.legend()
-    bottom.set_xticks(range(len(cells)))
-    bottom.set_xticklabels(labels, rotation=75, fontsize=7)
+    scenarios = list(dict.fromkeys(c.scenario for c in cells))
+    columns = 4
+    rows = -(-len(scenarios) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(16, 4.2 * rows), squeeze=False)
+    for ax, scenario in zip(axes.flat, scenarios):
+        group = [c for c in cells if c.scenario == scenario]
+        one_variant = len({c.variant for c in group}) == 1
+        labels = [f"c={c.concurrency}" if one_variant else f"{c.variant}\nc={c.concurrency}"
+                  for c in group]
+        bars = ax.bar(range(len(group)), [c.ok_per_s for c in group], color="#4477aa")
+        for bar, cell in zip(bars, group):
+            ax.annotate(f"p50 {cell.pct(.5):.0f}\np99 {cell.pct(.99):.0f} ms",
+                        (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        ha="center", va="bottom", fontsize=7)
+        ax.set_title(scenario, fontsize=10)
+        ax.set_xticks(range(len(group)))
+        ax.set_xticklabels(labels, fontsize=7)
+        ax.set_ylabel("successful calls / s")
+        ax.margins(y=0.25)
+    for ax in list(axes.flat)[len(scenarios):]:
+        ax.axis("off")
     fig.suptitle("orders + invoices over HTTP, one run, 2-core machine (make bench-http)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=80)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=2.0, help="per cell and round")
+    parser.add_argument("--seconds", type=float, default=1.5, help="per cell and round")
     parser.add_argument("--json", default="docs/benchmarks/http.json")
     parser.add_argument("--plot", default="docs/benchmarks/http.png")
     args = parser.parse_args()
     AsyncHTTPClient.configure("tornado.curl_httpclient.CurlAsyncHTTPClient", max_clients=128)
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as workdir:
         bench = Bench(args.seconds, Path(workdir))
         try:
@@ -410,6 +488,10 @@ def main() -> None:
             bench.stop()
     parts = asyncio.run(breakdown())
     results = report(bench.cells, parts)
+    # Other work on the machine skews every figure: the load average says how much.
+    results["machine"] = {"cpus": os.cpu_count(), "load_average_before": load_before,
+                          "load_average_after": os.getloadavg()}
+    print(f"\nload average (1, 5, 15 min) before {load_before}, after {os.getloadavg()}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2))
     plot(bench.cells, Path(args.plot))

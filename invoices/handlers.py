@@ -70,11 +70,26 @@ class InvoiceHandler(InvoiceHandlerBase):
         body = validate.object_with(self.body, required=("total",))
         total = validate.cents_field(body, "total", 0, TOTAL_MAX_CENTS,
                                      allow_zero=True)
-        self.send_json(200, render(await self.service.update_total(invoice_id, token, total)))
+        if not self.prefers_minimal():
+            doc = await self.service.update_total(invoice_id, token, total)
+            self.send_json(200, render(doc))  # type: ignore[arg-type]
+            return
+        # RFC 7240: the caller needs no representation, so none is read back.
+        await self.service.update_total(invoice_id, token, total, read_back=False)
+        self.set_header("Preference-Applied", "return=minimal")
+        self.no_content()
+
+    def prefers_minimal(self) -> bool:
+        preferences = self.request.headers.get_list("Prefer")
+        return any(part.split(";")[0].strip().replace(" ", "").lower() == "return=minimal"
+                   for value in preferences for part in value.split(","))
+
+    def no_content(self) -> None:
+        self.set_status(204)
+        self.clear_header("Content-Type")
+        self.finish()
 
     async def delete(self, raw_id: str) -> None:
         invoice_id = validate.path_id(raw_id)
         await self.service.delete(invoice_id, self.fencing_token())
-        self.set_status(204)
-        self.clear_header("Content-Type")
-        self.finish()
+        self.no_content()

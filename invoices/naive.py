@@ -22,7 +22,9 @@ class NaiveInvoiceService(InvoiceService):
         self.redis = redis
         self.prefix = prefix
 
-    async def update_total(self, invoice_id: str, token: int, total_cents: int) -> dict:
+    async def update_total(self, invoice_id: str, token: int, total_cents: int,
+                           read_back: bool = True) -> dict:
+        """Read back in any case, as the original does."""
         await self._lock_exists(invoice_id)
         return await self._write(invoice_id, {"total_cents": total_cents,
                                               "updated_us": validate.now_micros()})

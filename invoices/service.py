@@ -58,30 +58,36 @@ class InvoiceService:
             raise NotFound(f"no invoice {invoice_id}")
         return doc
 
-    async def update_total(self, invoice_id: str, token: int, total_cents: int) -> dict:
+    async def update_total(self, invoice_id: str, token: int, total_cents: int,
+                           read_back: bool = True) -> dict | None:
+        """One fenced write; the invoice as written is read back only when the caller
+        wants it (without `read_back`, for `Prefer: return=minimal`, None)."""
         await self._check_holder(invoice_id, token)
         changes = {"total_cents": total_cents, "updated_us": validate.now_micros()}
-        doc = await self.store.fenced_update(invoice_id, token, {**changes, "status": "updated"},
-                                             live_only=True)
-        if doc is None:  # deleted (keeps its status) or stale
-            doc = await self.store.fenced_update(invoice_id, token, changes)
-        if doc is None:
+        write = self.store.fenced_update if read_back else self.store.fenced_set
+        written = await write(invoice_id, token, {**changes, "status": "updated"},
+                              live_only=True)
+        if not written:  # deleted (keeps its status) or stale
+            written = await write(invoice_id, token, changes)
+        if not written:
             raise await self._refusal(invoice_id, token)
         log.info("invoice %s total=%s accepted with token %s", invoice_id,
                  Decimal(total_cents).scaleb(-2), token,
                  extra={"event": "write_accepted", "invoice_id": invoice_id, "token": token})
         await self.faults.point("invoice_after_write")
-        return doc
+        return written if isinstance(written, dict) else None
 
     async def delete(self, invoice_id: str, token: int) -> None:
+        """One fenced write (two if the invoice was deleted already); nothing is read back,
+        since a delete answers 204."""
         await self._check_holder(invoice_id, token)
         now = validate.now_micros()
-        doc = await self.store.fenced_update(
+        done = await self.store.fenced_set(
             invoice_id, token, {"status": "deleted", "deleted_us": now, "updated_us": now},
             live_only=True)
-        if doc is None:  # already deleted: only the fence moves
-            doc = await self.store.fenced_update(invoice_id, token, {})
-        if doc is None:
+        if not done:  # already deleted: only the fence moves
+            done = await self.store.fenced_set(invoice_id, token, {})
+        if not done:
             raise await self._refusal(invoice_id, token)
         log.info("invoice %s deleted with token %s", invoice_id, token,
                  extra={"event": "write_accepted", "invoice_id": invoice_id, "token": token})

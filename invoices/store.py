@@ -9,7 +9,7 @@ from pymongo.errors import DuplicateKeyError
 from fencing.mongo import fence
 from servicekit import write_outcomes
 from servicekit.metrics import Metrics
-from servicekit.mongo_update import update_then_read
+from servicekit.mongo_update import update, update_then_read
 
 
 class InvoiceStore:
@@ -21,7 +21,8 @@ class InvoiceStore:
         self.metrics = metrics
 
     async def create_indexes(self) -> None:
-        await self.invoices.create_index("user_id")
+        """None beyond `_id`: every query and write finds an invoice by its id, and
+        SecantusDB maintains every index on every write."""
 
     async def insert(self, doc: dict) -> bool:
         """False if an invoice with this id exists already."""
@@ -40,9 +41,22 @@ class InvoiceStore:
         """Apply `changes` and raise the fence to `token`, in one operation, only if no
         higher token was accepted (and, with live_only, the invoice is not deleted).
         None when nothing matched."""
+        return await write_outcomes.observe(
+            self.metrics, "invoices", token,
+            update_then_read(self.invoices, *self._fenced(invoice_id, token, changes,
+                                                          live_only)))
+
+    async def fenced_set(self, invoice_id: str, token: int, changes: dict,
+                         live_only: bool = False) -> bool:
+        """As fenced_update, without reading the invoice back: True if written."""
+        return await write_outcomes.observe(
+            self.metrics, "invoices", token,
+            update(self.invoices, *self._fenced(invoice_id, token, changes, live_only)))
+
+    @staticmethod
+    def _fenced(invoice_id: str, token: int, changes: dict,
+                live_only: bool) -> tuple[dict, dict]:
         query: dict[str, Any] = {"_id": invoice_id}
         if live_only:
             query["deleted_us"] = None
-        return await write_outcomes.observe(
-            self.metrics, "invoices", token,
-            update_then_read(self.invoices, *fence(query, {"$set": changes}, token)))
+        return fence(query, {"$set": changes}, token)

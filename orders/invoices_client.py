@@ -78,15 +78,20 @@ class InvoicesClient:
                                                "total": validate.cents_to_decimal(total_cents)})
 
     async def update_total(self, invoice_id: str, token: int, total_cents: int) -> None:
+        """`Prefer: return=minimal` (RFC 7240): orders knows the total it sent, so
+        invoices answers 204 and spares reading the invoice back."""
         await self._call("PATCH", f"/invoices/{invoice_id}",
-                         {"total": validate.cents_to_decimal(total_cents)}, token)
+                         {"total": validate.cents_to_decimal(total_cents)}, token,
+                         {"Prefer": "return=minimal"})
 
     async def delete(self, invoice_id: str, token: int) -> None:
         await self._call("DELETE", f"/invoices/{invoice_id}", None, token)
 
-    async def _call(self, method: str, path: str, body: Any, token: int | None = None) -> None:
+    async def _call(self, method: str, path: str, body: Any, token: int | None = None,
+                    extra_headers: dict[str, str] | None = None) -> None:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         headers.update(self.auth)
+        headers.update(extra_headers or {})
         if token is not None:
             headers["Fencing-Token"] = str(token)
         try:

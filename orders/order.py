@@ -26,6 +26,8 @@ from servicekit import validate
 from servicekit.errors import NotFound
 
 REQUEST_FIELDS = ("user_id", "item_id", "quantity", "value_cents")
+# What `updated` and `deleted`, and the checks before them, read of an order.
+PLANNED_FROM = ("quantity", "value_cents", "updated_us", "deleted_us")
 
 
 def new(user_id: str, item_id: str, quantity: int, value_cents: int,

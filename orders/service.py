@@ -4,10 +4,13 @@ Update and delete, for every instance of this service at once::
 
     read order ──► lease {order:<id>, invoice:<iid>} (floor = order's own highest token)
                    busy → 423 locked
-      ├─ re-read order under the lease; settle an intent someone left behind
-      │  deleted → 409 order_deleted, update_time earlier than updated_at → 409 event_outdated
-      ├─ record the intent on the order (fenced write: op, target state, token, expiry)
+      ├─ from the order as read: deleted → 409 order_deleted, update_time earlier
+      │  than updated_at → 409 event_outdated
+      ├─ record the intent on the order (fenced write: op, target state, token, expiry),
+      │     only if the order is still as read and carries no intent; else re-read it
+      │     under the lease, settle an intent someone left behind, check and record again
       ├─ PATCH/DELETE /invoices/<iid>  with Fencing-Token: <token>
+      │     (PATCH with Prefer: return=minimal: nothing read back)
       │     409 stale_token (Redis lost its counter) → lease again with floor =
       │     current_token, try once more; other failures: see "When invoices fails"
       ├─ commit: write the order and clear the intent, only if its fence ≤ token
@@ -77,7 +80,10 @@ class OrderService:
         invoice; the order stays invisible ("pending") until its invoice exists, and the
         pair stays leased meanwhile, so the repairer leaves a create in flight alone. A
         creator that outlived its lease meets the repairer's claim: one of the two wins
-        (see `orders.interrupted`)."""
+        (see `orders.interrupted`).
+
+        Three MongoDB operations: the order's insert (pending; it also claims the
+        Idempotency-Key), the invoice's insert, and the activation, not read back."""
         doc = orders.new(user_id, item_id, quantity, value_cents, idempotency_key)
         async with self._lease(doc, 0) as lease:
             doc["fence"] = lease.token
@@ -117,9 +123,10 @@ class OrderService:
             raise InvoiceFailed("the invoice service could not create the invoice") from exc
         await self.faults.point("after_invoice_create")
         await self.faults.point("before_activate")
-        created = await self.store.activate(doc["_id"], lease.token)
-        if created is None:  # the repairer claimed it first (see orders.interrupted)
+        if not await self.store.activate(doc["_id"], lease.token):
+            # The repairer claimed it first (see orders.interrupted).
             raise InvoiceFailed("the order's creation took too long and was rolled back")
+        created = {**doc, "status": "created", "fence": lease.token}
         log.info("order %s created with invoice %s", created["_id"], created["invoice_id"],
                  extra={"event": "order_created", "order_id": created["_id"],
                         "invoice_id": created["invoice_id"], "token": lease.token})
@@ -129,16 +136,20 @@ class OrderService:
 
     async def update(self, order_id: str, update_us: int, quantity: int | None,
                      value_cents: int | None) -> dict:
-        async def under(lease: Lease) -> dict:
-            order = await self.interrupted.settled(order_id, lease)
+        """Four MongoDB operations, uncontended: the read (the invoice id and the
+        lease's floor), the intent, the invoice's write (not read back) and the commit
+        (its document is known: the one read, with the changes)."""
+        def plan(order: dict) -> dict:
             if order["deleted_us"] is not None:
                 raise OrderDeleted(f"order {order_id} is deleted")
             if update_us < order["updated_us"]:
                 raise EventOutdated("update_time is earlier than the order's updated_at")
-            changes = orders.updated(order, update_us, quantity, value_cents)
+            return orders.updated(order, update_us, quantity, value_cents)
+
+        async def under(lease: Lease, seen: dict | None) -> dict:
+            order, changes = await self._begin(order_id, lease, seen, "update", plan)
+            assert changes is not None
             total = changes["total_cents"]
-            await self.faults.point("after_lock")
-            await self._record_intent(order_id, lease, "update", changes)
             await self._call_invoices(order_id, lease, "update", self.invoices.update_total(
                 order["invoice_id"], lease.token, total))
             await self.faults.point("after_invoice_write")
@@ -148,8 +159,8 @@ class OrderService:
                 write_outcomes.refused(self.store.metrics, "orders", "superseded")
                 raise Locked("the lease ran out before the order was written, and a newer "
                              "operation took over; try again")
-            # Under the lease nothing else wrote since `order` was read: the order now
-            # is that one with our changes (no read-back needed).
+            # The intent's write proved `order` current, and under the lease nothing else
+            # wrote since: the order now is that one with our changes.
             doc = {key: value for key, value in order.items() if key != "intent"}
             doc.update(changes, fence=lease.token)
             log.info("order %s updated with token %s: total %s", order_id, lease.token,
@@ -161,15 +172,17 @@ class OrderService:
         return await self._fenced(order_id, under)
 
     async def delete(self, order_id: str) -> None:
-        async def under(lease: Lease) -> None:
-            order = await self.interrupted.settled(order_id, lease)
-            await self.faults.point("after_lock")
-            if order["deleted_us"] is not None:
-                # Sent again: it heals an invoice that something outside this service
-                # touched, and a repeat costs nothing.
+        """Four MongoDB operations, uncontended, as an update: the read, the intent, the
+        invoice's delete and the commit, none of them read back."""
+        async def under(lease: Lease, seen: dict | None) -> None:
+            order, changes = await self._begin(
+                order_id, lease, seen, "delete",
+                lambda order: orders.deleted() if order["deleted_us"] is None else None)
+            if changes is None:
+                # Deleted already. Sent again: it heals an invoice that something outside
+                # this service touched, and a repeat costs nothing.
                 await self.invoices.delete(order["invoice_id"], lease.token)
                 return
-            await self._record_intent(order_id, lease, "delete", orders.deleted())
             await self._call_invoices(order_id, lease, "delete",
                                       self.invoices.delete(order["invoice_id"], lease.token))
             await self.faults.point("after_invoice_write")
@@ -183,14 +196,36 @@ class OrderService:
 
     # -- private ---------------------------------------------------------------------------
 
-    async def _record_intent(self, order_id: str, lease: Lease, op: str, changes: dict) -> None:
-        intent = {"op": op, **changes, "at_us": validate.now_micros(),
-                  "expires_us": validate.now_micros() + int(lease.remaining() * 1_000_000)}
-        if not await self.store.record_intent(order_id, lease.token, intent):
-            write_outcomes.refused(self.store.metrics, "orders", "superseded")
-            raise Locked("the lease ran out before the change began, and a newer operation "
-                         "took over; try again")
-        await self.faults.point("after_intent")
+    async def _begin(self, order_id: str, lease: Lease, seen: dict | None, op: str,
+                     plan: Callable[[dict], dict | None]) -> tuple[dict, dict | None]:
+        """The order under `lease` and the changes `plan` makes of it, recorded as the
+        intent (None, and no intent, if `plan` has nothing to change).
+
+        No second read under the lease: the intent's write carries, in its filter, what
+        the plan was made from as `seen` before the lease (`orders.order.PLANNED_FROM`)
+        and "no intent", so one atomic write both checks our token and proves that the
+        plan holds for the order as it is. If it changed in between, or carries an
+        intent left by another holder, the order is read again under the lease, its
+        intent settled, and the plan made again from what it is now.
+        """
+        order = seen if seen is not None and "intent" not in seen else None
+        for attempt in (1, 2):
+            if order is None:
+                order = await self.interrupted.settled(order_id, lease)
+            changes = plan(order)
+            if attempt == 1:
+                await self.faults.point("after_lock")
+            if changes is None:
+                return order, None
+            intent = {"op": op, **changes, "at_us": validate.now_micros(),
+                      "expires_us": validate.now_micros() + int(lease.remaining() * 1_000_000)}
+            if await self.store.record_intent(order_id, lease.token, intent, seen=order):
+                await self.faults.point("after_intent")
+                return order, changes
+            order = None
+        write_outcomes.refused(self.store.metrics, "orders", "superseded")
+        raise Locked("the lease ran out before the change began, and a newer operation "
+                     "took over; try again")
 
     async def _call_invoices(self, order_id: str, lease: Lease, op: str,
                              call: Awaitable[None]) -> None:
@@ -210,15 +245,17 @@ class OrderService:
             raise Unavailable(f"the invoice service did not confirm the delete ({exc}); it "
                               "will be completed", dependency="invoices") from exc
 
-    async def _fenced(self, order_id: str, work: Callable[[Lease], Awaitable[T]]) -> T:
+    async def _fenced(self, order_id: str,
+                      work: Callable[[Lease, dict | None], Awaitable[T]]) -> T:
         """Run `work` under one lease on the order and its invoice; heal once if the invoice
-        reports a token above ours (Redis lost its counter)."""
+        reports a token above ours (Redis lost its counter). `work` gets the order as
+        read before the lease, on the first try only (the second meets our own intent)."""
         order = await self.get(order_id)
         floor = order["fence"]
         for attempt in (1, 2):
             async with self._lease(order, floor) as lease:
                 try:
-                    return await work(lease)
+                    return await work(lease, order if attempt == 1 else None)
                 except InvoiceStale as stale:
                     if attempt == 2:
                         raise InvoiceFailed("the invoice refused the token twice") from stale

@@ -8,6 +8,7 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from fencing.mongo import fence
+from orders import order as orders
 from servicekit import write_outcomes
 from servicekit.metrics import Metrics
 from servicekit.mongo_update import update, update_then_read
@@ -42,9 +43,10 @@ class OrderStore:
         doc: dict | None = await self.orders.find_one({"idempotency_key": key})
         return doc
 
-    async def activate(self, order_id: str, token: int) -> dict | None:
-        """Pending -> created, once its invoice exists; None if it was rolled back."""
-        return await update_then_read(self.orders, *fence(
+    async def activate(self, order_id: str, token: int) -> bool:
+        """Pending -> created, once its invoice exists; False if it was rolled back. Not
+        read back: the creator holds the document it inserted, and the pair's lease."""
+        return await update(self.orders, *fence(
             {"_id": order_id, "status": "pending"}, {"$set": {"status": "created"}}, token))
 
     async def claim_pending(self, order_id: str, token: int) -> bool:
@@ -72,27 +74,40 @@ class OrderStore:
             self.metrics, "orders", token, update_then_read(self.orders, query, update_spec))
 
     async def fenced_set(self, order_id: str, token: int, changes: dict,
-                         live_only: bool = True, clear_intent: bool = False) -> bool:
-        """As fenced_update, without reading the order back: True if written."""
-        query, update_spec = self._fenced(order_id, token, changes, live_only, clear_intent)
+                         live_only: bool = True, clear_intent: bool = False,
+                         unchanged: dict | None = None) -> bool:
+        """As fenced_update, without reading the order back: True if written. With
+        `unchanged` (the order as read before), only if it is still that order."""
+        query, update_spec = self._fenced(order_id, token, changes, live_only, clear_intent,
+                                          unchanged)
         return await write_outcomes.observe(self.metrics, "orders", token,
                                             update(self.orders, query, update_spec))
 
     @staticmethod
     def _fenced(order_id: str, token: int, changes: dict, live_only: bool,
-                clear_intent: bool) -> tuple[dict, dict]:
+                clear_intent: bool, unchanged: dict | None = None) -> tuple[dict, dict]:
         query: dict[str, Any] = {"_id": order_id, "status": {"$ne": "pending"}}
         if live_only:
             query["deleted_us"] = None
+        if unchanged is not None:
+            # What an update or delete plans from, as it was read, and no intent under
+            # way: then the plan holds for the order as it is now. Not the fence itself:
+            # a second condition on it makes fence() join them with $and, and SecantusDB
+            # runs a filter with a top-level operator as a scan of the whole collection
+            # (with `_id` among plain fields it looks the document up by its id).
+            query.update({name: unchanged[name] for name in orders.PLANNED_FROM},
+                         intent={"$exists": False})
         update_spec: dict[str, Any] = {"$set": changes}
         if clear_intent:
             update_spec["$unset"] = {"intent": ""}
         return fence(query, update_spec, token)
 
-    async def record_intent(self, order_id: str, token: int, intent: dict) -> bool:
-        """Record what the holder of `token` is about to do; False if a newer token wrote."""
+    async def record_intent(self, order_id: str, token: int, intent: dict,
+                            seen: dict | None = None) -> bool:
+        """Record what the holder of `token` is about to do; False if a newer token wrote
+        or, given `seen`, if the order is no longer what was seen (see `fenced_set`)."""
         return await self.fenced_set(order_id, token, {"intent": {**intent, "token": token}},
-                                     live_only=intent["op"] == "update")
+                                     live_only=intent["op"] == "update", unchanged=seen)
 
     async def give_up_intent(self, order_id: str, token: int) -> None:
         """Hand this token's intent to the repairer at once (it rolls it back)."""
