@@ -9,7 +9,10 @@ counter) hash to one slot and a multi-key Lua script may run on a cluster::
     <prefix>:{<tag>}:counters           hash: "token", the fencing token counter;
                                         "ticket", the arrival order of waiters
     <prefix>:{<tag>}:waiters            live waiters: sorted set, lease id by deadline (ms)
-    <prefix>:{<tag>}:wake:<lease id>    a list a waiter blocks on (BLPOP) until woken
+    <prefix>:{<tag>}:wants              hash: lease id -> what a waiter waits for (its lock
+                                        keys, ttl and floor), so a release can hand it over
+    <prefix>:{<tag>}:wake:<lease id>    a list a waiter blocks on (BLPOP): a release pushes
+                                        the token it handed over, or 0 (try again)
 
 The tag is the text inside the resource's own first `{...}`, when it has one,
 else the prefix itself: "order:42" → tag "fencing"; "{shop-7}:order:42" → tag
@@ -66,7 +69,11 @@ class KeySpace:
 
     @property
     def waiters(self) -> str:
-        return f"{self.base}waiters"  # the scripts find wake lists beside it: keep in step
+        return f"{self.base}waiters"  # the scripts find wants and wake lists beside it
+
+    @property
+    def wants(self) -> str:
+        return f"{self.base}wants"
 
     def wake(self, lease_id: str) -> str:
         return f"{self.base}wake:{lease_id}"
@@ -79,9 +86,7 @@ class LeaseKeys:
     resources: tuple[str, ...]
     space: KeySpace
     locks: tuple[str, ...]
-    acquire: tuple[str, ...]
-    release: tuple[str, ...]
-    leave: tuple[str, ...]
+    acquire: tuple[str, ...]  # ACQUIRE's, RELEASE's and LEAVE's: locks, queues, counters, waiters
 
     @staticmethod
     @functools.lru_cache(maxsize=4096)
@@ -90,6 +95,4 @@ class LeaseKeys:
         locks = tuple(space.lock(name) for name in resources)
         queues = tuple(space.queue(name) for name in resources)
         return LeaseKeys(resources, space, locks,
-                         acquire=(*locks, *queues, space.counters, space.waiters),
-                         release=(*locks, *queues, space.waiters),
-                         leave=(*queues, space.waiters))
+                         acquire=(*locks, *queues, space.counters, space.waiters))

@@ -1,15 +1,16 @@
-"""`Lease`: what a successful acquire hands its holder."""
+"""`Lease`: what a successful acquire hands its holder (the async and the sync lock's alike)."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
 from fencing.errors import LeaseLost
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Lease:
     """The right to act on `resources` until `expires_at`, proven to stores by `token`.
 
@@ -34,6 +35,7 @@ class Lease:
     clock: Callable[[], float] = field(repr=False)
     _lost: bool = field(default=False, repr=False)
     _lost_event: asyncio.Event | None = field(default=None, repr=False)
+    _lost_signal: threading.Event | None = field(default=None, repr=False)
     _ended: bool = field(default=False, repr=False)
 
     def remaining(self) -> float:
@@ -55,6 +57,8 @@ class Lease:
         self._lost = True
         if self._lost_event is not None:
             self._lost_event.set()
+        if self._lost_signal is not None:
+            self._lost_signal.set()
 
     def mark_released(self) -> None:
         self._ended = True
@@ -66,6 +70,15 @@ class Lease:
         if self._lost_event is None:
             self._lost_event = asyncio.Event()
         await self._lost_event.wait()
+
+    def wait_lost_blocking(self, timeout: float | None = None) -> bool:
+        """Blocks until a renewal (see `fencing.sync.FencedLock.hold(keep_alive=True)`) finds
+        the lease lost, or `timeout` seconds passed; True if it was lost."""
+        if self._lost_signal is None:
+            self._lost_signal = threading.Event()
+        if self._lost:  # marked before the signal existed
+            return True
+        return self._lost_signal.wait(timeout)
 
     def ensure_held(self) -> None:
         """Raises `LeaseLost` unless the lease is still held: call it before each step that acts."""

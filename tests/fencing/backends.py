@@ -40,4 +40,4 @@ async def keys(client: Any, pattern: str) -> set[str]:
         found = await client.keys(pattern, target_nodes=RedisCluster.ALL_NODES)
     else:
         found = await client.keys(pattern)
-    return {key.decode() for key in found}
+    return {key.decode() if isinstance(key, bytes) else key for key in found}

@@ -109,10 +109,10 @@ async def test_a_waiter_is_woken_by_the_release_on_a_cluster(cluster_lock: Fence
 @pytest.mark.gen_test(timeout=30)
 async def test_kleppmanns_paused_holder_is_refused_on_a_cluster(
         cluster_lock: FencedLock) -> None:
-    store = {"highest": 0, "value": None}
+    store: dict[str, Any] = {"highest": 0, "value": None}
 
     def write(token: int, value: str) -> bool:  # a store that keeps the highest token
-        if token < store["highest"]:  # type: ignore[operator]
+        if token < store["highest"]:
             return False
         store.update(highest=token, value=value)
         return True
