@@ -30,6 +30,7 @@ retried, which every call of the lock is (see `fencing.scripts`).
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Any, Callable, Generator
 
@@ -38,8 +39,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fencing import scripts
+from fencing.errors import LockError, LockUnavailable
 from fencing.keys import LeaseKeys
 from fencing.lease import Lease
+
+log = logging.getLogger("fencing")
 
 # Errors after which a call may not have reached Redis, or its answer was lost
 # (BusyLoadingError, a restarted Redis still loading its data, is a ConnectionError).
@@ -80,6 +84,7 @@ class LockCore:
         # stopped (it died) is skipped by the hand-off after this long.
         self.liveness_ms = int(self.max_poll * 2000) + 1000
         self.retry_delays = () if client_retries(redis) > 0 else RETRY_DELAYS
+        self.renew_every = self.ttl / 3
 
     def keys(self, resources: tuple[str, ...]) -> LeaseKeys:
         return LeaseKeys.of(self.prefix, check_resources(resources))
@@ -140,6 +145,60 @@ class LockCore:
             return None
         return Lease(result, keys.resources, started + self.ttl, lease_id, self.clock)
 
+    def acquired(self, lease: Lease | None, keys: LeaseKeys) -> Lease | None:
+        if lease is None:
+            log.debug("busy: %s", keys.resources)
+        else:
+            log.debug("acquired %s with token %s", keys.resources, lease.token)
+        return lease
+
+    @staticmethod
+    def released(lease: Lease, done: int) -> bool:
+        """RELEASE's answer."""
+        if done == scripts.Outcome.DONE:
+            log.debug("released lease %s on %s", lease.token, lease.resources)
+            return True
+        log.warning("lease %s on %s had already expired or been taken over; nothing released",
+                    lease.token, lease.resources)
+        return False
+
+    def extended(self, lease: Lease, done: int, started: float) -> bool:
+        """EXTEND's answer, for a call sent at `started`."""
+        if done == scripts.Outcome.DONE:
+            lease.expires_at = started + self.ttl
+            log.debug("extended lease %s on %s", lease.token, lease.resources)
+            return True
+        lease.mark_lost()
+        log.warning("lease %s on %s was lost before it could be extended",
+                    lease.token, lease.resources)
+        return False
+
+    def give_up_at(self, max_hold: float | None) -> float | None:
+        """When a keep-alive started now stops renewing."""
+        return None if max_hold is None else self.clock() + max_hold
+
+    def renewal_due(self, lease: Lease, give_up_at: float | None) -> bool:
+        """False once the keep-alive has held the lease for `max_hold`: it stops renewing."""
+        if give_up_at is not None and self.clock() >= give_up_at:
+            log.warning("lease %s on %s held past max_hold: no longer renewed",
+                        lease.token, lease.resources)
+            return False
+        return True
+
+    @staticmethod
+    def renewal_failed(lease: Lease, exc: LockError) -> bool:
+        """A renewal could not reach Redis; True if the keep-alive should stop (the lease is
+        over by now, so it is marked lost)."""
+        log.warning("could not renew lease %s: %s", lease.token, exc)
+        if lease.held:
+            return False
+        lease.mark_lost()
+        return True
+
+    @staticmethod
+    def release_failed(lease: Lease, exc: LockError) -> None:
+        log.warning("could not release lease %s on %s: %s", lease.token, lease.resources, exc)
+
     def retry_delay(self, attempt: int, started: float) -> float | None:
         """Seconds to wait before retrying a failed call (`attempt` retries done), or None."""
         if attempt >= len(self.retry_delays):
@@ -149,6 +208,32 @@ class LockCore:
 
     def remaining_budget(self, started: float) -> float:
         return max(0.001, self.budget - (self.clock() - started))
+
+
+class LockBase:
+    """What both locks hold: the settings they were made with, their core, their scripts."""
+
+    def __init__(self, redis: Any, ttl_ms: int, prefix: str, clock: Callable[[], float],
+                 max_poll: float, op_timeout: float | None) -> None:
+        self._core = core = LockCore(redis, ttl_ms, prefix, clock, max_poll, op_timeout)
+        self.redis = redis
+        self.ttl_ms = core.ttl_ms
+        self.prefix = prefix
+        self.clock = clock
+        self.op_timeout = core.op_timeout
+        self.max_poll = core.max_poll
+        self._acquire = redis.register_script(scripts.ACQUIRE)
+        self._release = redis.register_script(scripts.RELEASE)
+        self._extend = redis.register_script(scripts.EXTEND)
+        self._leave = redis.register_script(scripts.LEAVE)
+
+
+def lock_error(exc: BaseException) -> LockError:
+    """The `LockError` a failed Redis call raises: `LockUnavailable` if Redis could not be
+    reached or did not answer in time."""
+    if isinstance(exc, RETRYABLE):
+        return LockUnavailable(f"Redis unavailable: {exc or type(exc).__name__}")
+    return LockError(f"Redis refused the lock operation: {exc}")
 
 
 def check_resources(resources: tuple[str, ...]) -> tuple[str, ...]:
@@ -184,6 +269,3 @@ def _socket_timeout(redis: Any) -> float | None:
     kwargs = getattr(pool, "connection_kwargs", {}) or {}
     timeout = kwargs.get("socket_timeout")
     return float(timeout) if timeout else None
-
-
-__all__ = ["LockCore", "RETRYABLE", "check_resources", "client_retries", "token_of"]

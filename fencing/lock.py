@@ -29,8 +29,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Generator, TypeVar
 
 from redis.exceptions import RedisError
 
-from fencing import scripts
-from fencing.core import ACQUIRE, RETRYABLE, LockCore, Step, token_of
+from fencing.core import ACQUIRE, RETRYABLE, LockBase, Step, lock_error, token_of
 from fencing.errors import LockBusy, LockError, LockUnavailable
 from fencing.keys import LeaseKeys
 from fencing.lease import Lease
@@ -40,7 +39,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class FencedLock:
+class FencedLock(LockBase):
     """Leases on sets of resources, each with a fencing token, in one Redis.
 
     `redis` is a `redis.asyncio.Redis` or `RedisCluster` (decoded responses
@@ -65,17 +64,7 @@ class FencedLock:
     def __init__(self, redis: Any, ttl_ms: int = 10_000, *, prefix: str = "fencing",
                  clock: Callable[[], float] = time.monotonic, max_poll: float = 0.5,
                  op_timeout: float | None = None) -> None:
-        self._core = core = LockCore(redis, ttl_ms, prefix, clock, max_poll, op_timeout)
-        self.redis = redis
-        self.ttl_ms = core.ttl_ms
-        self.prefix = prefix
-        self.clock = clock
-        self.op_timeout = core.op_timeout
-        self.max_poll = core.max_poll
-        self._acquire = redis.register_script(scripts.ACQUIRE)
-        self._release = redis.register_script(scripts.RELEASE)
-        self._extend = redis.register_script(scripts.EXTEND)
-        self._leave = redis.register_script(scripts.LEAVE)
+        super().__init__(redis, ttl_ms, prefix, clock, max_poll, op_timeout)
         self._cleanups: set[asyncio.Task[None]] = set()
         self._set_up = False
         self._set_up_lock = asyncio.Lock()
@@ -100,11 +89,7 @@ class FencedLock:
         except BaseException:
             self._clean_up_later(keys, lease_id)
             raise
-        if lease is None:
-            log.debug("busy: %s", keys.resources)
-        else:
-            log.debug("acquired %s with token %s", keys.resources, lease.token)
-        return lease
+        return self._core.acquired(lease, keys)
 
     async def release(self, lease: Lease) -> bool:
         """Delete the lease's locks if it still holds every one; True if it did.
@@ -123,12 +108,7 @@ class FencedLock:
             # The script may or may not have run; running it again is harmless.
             self._clean_up_later(keys, lease.lease_id)
             raise
-        if done == scripts.Outcome.DONE:
-            log.debug("released lease %s on %s", lease.token, lease.resources)
-            return True
-        log.warning("lease %s on %s had already expired or been taken over; nothing released",
-                    lease.token, lease.resources)
-        return False
+        return self._core.released(lease, done)
 
     async def extend(self, lease: Lease) -> bool:
         """Renew the lease to a full `ttl_ms`; False (and `lease.lost`) if it was lost."""
@@ -138,14 +118,7 @@ class FencedLock:
         locks = LeaseKeys.of(self.prefix, lease.resources).locks
         done = await self._call(lambda: self._extend(keys=locks,
                                                      args=(lease.lease_id, self.ttl_ms)))
-        if done == scripts.Outcome.DONE:
-            lease.expires_at = started + self._core.ttl
-            log.debug("extended lease %s on %s", lease.token, lease.resources)
-            return True
-        lease.mark_lost()
-        log.warning("lease %s on %s was lost before it could be extended",
-                    lease.token, lease.resources)
-        return False
+        return self._core.extended(lease, done, started)
 
     async def holder(self, resource: str) -> int | None:
         """The token of the lease holding `resource` now, or None if nobody holds it."""
@@ -179,8 +152,7 @@ class FencedLock:
             try:
                 await self.release(lease)
             except LockError as exc:
-                log.warning("could not release lease %s on %s: %s", lease.token,
-                            lease.resources, exc)
+                self._core.release_failed(lease, exc)
 
     async def close(self) -> None:
         """Wait for the clean-ups of cancelled or failed acquires (bounded); call before
@@ -225,21 +197,17 @@ class FencedLock:
         task.add_done_callback(self._cleanups.discard)
 
     async def _keep_alive(self, lease: Lease, max_hold: float | None) -> None:
-        give_up_at = None if max_hold is None else self.clock() + max_hold
-        interval = self.ttl_ms / 3000
+        core = self._core
+        give_up_at = core.give_up_at(max_hold)
         while True:
-            await asyncio.sleep(interval)
-            if give_up_at is not None and self.clock() >= give_up_at:
-                log.warning("lease %s on %s held past max_hold=%ss: no longer renewed",
-                            lease.token, lease.resources, max_hold)
+            await asyncio.sleep(core.renew_every)
+            if not core.renewal_due(lease, give_up_at):
                 return
             try:
                 if not await self.extend(lease):
                     return
             except LockUnavailable as exc:
-                log.warning("could not renew lease %s: %s", lease.token, exc)
-                if not lease.held:
-                    lease.mark_lost()
+                if core.renewal_failed(lease, exc):
                     return
 
     async def _set_up_client(self) -> None:
@@ -268,10 +236,8 @@ class FencedLock:
                 result = await self._once(make, self.op_timeout, extra)
             except RETRYABLE as exc:
                 result = await self._retry(make, extra, started, exc)
-        except RETRYABLE as exc:
-            raise LockUnavailable(f"Redis unavailable: {exc or type(exc).__name__}") from exc
-        except RedisError as exc:
-            raise LockError(f"Redis refused the lock operation: {exc}") from exc
+        except (RedisError, *RETRYABLE) as exc:
+            raise lock_error(exc) from exc
         if task is not None and task.cancelling() > cancels:
             # The call returned although the task was cancelled during it: before
             # Python 3.12, asyncio.wait_for (redis-py sends each command with it) can

@@ -172,6 +172,7 @@ async def test_after_redis_restarts_with_its_data_the_held_lease_goes_on(
         server.stop()
 
 
+@pytest.mark.async_only
 @pytest.mark.gen_test(timeout=20)
 async def test_an_acquire_whose_answer_was_lost_is_retried_and_returns_the_same_lease(
         make_lock: LockFactory, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> None:

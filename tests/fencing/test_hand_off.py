@@ -104,6 +104,7 @@ async def test_a_grant_to_a_waiter_that_gave_up_is_passed_on(lock: FencedLock) -
     assert await lock.release(lease)
 
 
+@pytest.mark.async_only
 @pytest.mark.gen_test(timeout=60)
 async def test_a_waiter_cancelled_as_it_is_granted_leaves_nothing_held(lock: FencedLock) -> None:
     for _ in range(8):

@@ -127,6 +127,7 @@ async def test_waiters_for_overlapping_sets_make_progress_without_deadlock(
     assert done == len(sets) * 2 * 15
 
 
+@pytest.mark.async_only
 @pytest.mark.gen_test(timeout=20)
 async def test_a_cancelled_waiter_leaves_the_line(lock: FencedLock) -> None:
     holder = await lock.acquire("hot")
