@@ -21,6 +21,7 @@ import redis.cluster
 from redis.asyncio.cluster import RedisCluster
 
 from fencing import Lease
+from fencing.keys import KeySpace
 from fencing.sync import FencedLock as SyncFencedLock
 
 CLUSTER = "cluster:"
@@ -93,6 +94,52 @@ class InThreads:
     async def close(self) -> None:
         self.sync.close()
         self._threads.shutdown(wait=True)
+
+
+class FakeClock:
+    """The lock's clock seam: time moves when the test says, and `step` seconds at each
+    read (so a deadline arrives after a known number of tries, however fast the machine)."""
+
+    def __init__(self, step: float = 0.0) -> None:
+        self.now = 1000.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def queued(lock: Any, resource: str, count: int = 1) -> None:
+    """Returns once `count` waiters are in line for `resource` (bounded)."""
+    queue = KeySpace.of(lock.prefix, (resource,)).queue(resource)
+    for _ in range(1000):
+        if await lock.redis.zcard(queue) >= count:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"fewer than {count} waiters queued for {resource}")
+
+
+async def wait_for_a_release(lock: Any, resource: str) -> tuple[Lease, Lease, int]:
+    """A holder, and a waiter that gets `resource` when the holder releases it: the holder's
+    lease, the waiter's, and how many script and BLPOP calls Redis saw meanwhile."""
+    warm = await lock.acquire("warm")  # Redis learns the scripts (a NOSCRIPT is a call too)
+    assert warm is not None and await lock.release(warm)
+    holder = await lock.acquire(resource)
+    assert holder is not None
+    before = await command_calls(lock.redis, "evalsha", "eval", "blpop")
+
+    async def release_later() -> None:
+        await queued(lock, resource)
+        await lock.release(holder)
+
+    releaser = asyncio.create_task(release_later())
+    lease = await lock.acquire(resource, timeout=20)
+    await releaser
+    assert lease is not None
+    return holder, lease, await command_calls(lock.redis, "evalsha", "eval", "blpop") - before
 
 
 async def command_calls(client: Any, *commands: str) -> int:

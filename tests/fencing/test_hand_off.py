@@ -13,18 +13,8 @@ from typing import Any
 import pytest
 
 from fencing import FencedLock, scripts
-from fencing.keys import KeySpace, LeaseKeys
-from tests.fencing.backends import command_calls
-
-
-async def queued(lock: FencedLock, resource: str, count: int = 1) -> None:
-    """Returns once `count` waiters are in line for `resource` (bounded)."""
-    queue = KeySpace.of(lock.prefix, (resource,)).queue(resource)
-    for _ in range(500):
-        if await lock.redis.zcard(queue) >= count:
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"fewer than {count} waiters queued for {resource}")
+from fencing.keys import LeaseKeys
+from tests.fencing.backends import command_calls, queued
 
 
 def acquire_script(lock: FencedLock) -> Any:
