@@ -77,7 +77,7 @@ class KeySpace:
 
     @property
     def waiters(self) -> str:
-        return f"{self.base}waiters"  # the scripts find wants and wake lists beside it
+        return f"{self.base}waiters"  # the scripts find it, and the rest, beside the counters
 
     @property
     def wants(self) -> str:
@@ -90,7 +90,8 @@ class KeySpace:
 class LeaseKeys:
     """The KEYS each script takes for one set of resources, built once and cached.
 
-    `acquire` is what ACQUIRE, RELEASE and LEAVE take: locks, queues, counters, waiters.
+    `acquire` is what ACQUIRE, RELEASE and LEAVE take: the locks and the counters (the
+    scripts find the queues, waiters and wake lists beside the counters).
     """
 
     __slots__ = ("resources", "space", "locks", "acquire")
@@ -100,8 +101,7 @@ class LeaseKeys:
         self.resources = resources
         self.space = space
         self.locks = tuple([f"{base}lock:{name}" for name in resources])
-        self.acquire = (*self.locks, *[f"{base}queue:{name}" for name in resources],
-                        f"{base}counters", f"{base}waiters")
+        self.acquire = (*self.locks, f"{base}counters")
 
     @staticmethod
     @functools.lru_cache(maxsize=4096)

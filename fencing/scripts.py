@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import enum
 
-# Shared by the scripts that wait, grant or wake. Keys of a waiter sit beside
-# the live-waiters key: "<base>waiters" -> "<base>wake:<id>", "<base>wants",
-# and a lock key "<base>lock:<name>" has its queue at "<base>queue:<name>".
+# Shared by the scripts that wait, grant or wake, defined after their fast path
+# (a `local function` costs a closure each run). KEYS name the lock keys and the
+# counters; the other keys of a key space sit beside the counters, at `base`:
+# "<base>counters", "<base>waiters", "<base>wants", "<base>wake:<id>", and a lock
+# key "<base>lock:<name>" has its queue at "<base>queue:<name>" (one slot: one tag).
 _PRELUDE = """
 local WAKE_TTL_MS = 5000
 local now = nil
@@ -36,28 +38,23 @@ local function now_ms()
   end
   return now
 end
-local function base_of(waiters) return string.sub(waiters, 1, -8) end
-local function forget(waiters, id)
-  redis.call('ZREM', waiters, id)
-  redis.call('HDEL', base_of(waiters) .. 'wants', id)
+local function queue_of(base, lock) return base .. 'queue:' .. string.sub(lock, #base + 6) end
+local function forget(base, id)
+  redis.call('ZREM', base .. 'waiters', id)
+  redis.call('HDEL', base .. 'wants', id)
 end
 -- The first live waiter of a queue, dropping the dead ones ahead of it. A
 -- waiter is live while its deadline in `waiters` lies ahead.
-local function live_head(queue, waiters)
+local function live_head(base, queue)
+  local waiters = base .. 'waiters'
   while true do
     local head = redis.call('ZRANGE', queue, 0, 0)[1]
     if not head then return nil end
     local deadline = redis.call('ZSCORE', waiters, head)
     if deadline and tonumber(deadline) > now_ms() then return head end
     redis.call('ZREM', queue, head)
-    forget(waiters, head)
+    forget(base, head)
   end
-end
-local function draw_token(counters, floor)
-  if floor > 0 and tonumber(redis.call('HGET', counters, 'token') or '0') < floor then
-    redis.call('HSET', counters, 'token', string.format('%d', floor))
-  end
-  return redis.call('HINCRBY', counters, 'token', 1)
 end
 local function push(wake, value)
   redis.call('LPUSH', wake, value)
@@ -68,35 +65,34 @@ end
 -- every lock it waits for is free and it is first in line for each (new
 -- token, its full ttl), and push the token onto its wake list; if it cannot
 -- be granted yet, push 0 (try again).
-local function hand_off(queue, counters, waiters)
-  local head = live_head(queue, waiters)
+local function hand_off(base, queue)
+  local head = live_head(base, queue)
   if not head then return end
-  local base = base_of(waiters)
   local wake = base .. 'wake:' .. head
   local want = redis.call('HGET', base .. 'wants', head)
   if not want then push(wake, 0) return end
   want = cjson.decode(want)
-  local locks = {}
   for i = 3, #want do
-    local lock = want[i]
-    if redis.call('EXISTS', lock) == 1 then push(wake, 0) return end
-    local other = base .. 'queue:' .. string.sub(lock, #base + 6)
-    if other ~= queue and live_head(other, waiters) ~= head then push(wake, 0) return end
-    locks[#locks + 1] = lock
+    local other = queue_of(base, want[i])
+    if redis.call('EXISTS', want[i]) == 1
+        or (other ~= queue and live_head(base, other) ~= head) then
+      push(wake, 0)
+      return
+    end
   end
-  local token = draw_token(counters, want[2])
+  local token = draw_token(base .. 'counters', want[2])
   local value = string.format('%d', token) .. ':' .. head
-  for _, lock in ipairs(locks) do
-    redis.call('SET', lock, value, 'PX', want[1])
-    redis.call('ZREM', base .. 'queue:' .. string.sub(lock, #base + 6), head)
+  for i = 3, #want do
+    redis.call('SET', want[i], value, 'PX', want[1])
+    redis.call('ZREM', queue_of(base, want[i]), head)
   end
-  forget(waiters, head)
+  forget(base, head)
   push(wake, token)
 end
 -- A waiter leaves: release any lock it holds (a grant it never saw, or an
 -- acquire whose answer was lost), leave every queue, and hand off what it
 -- freed or was first in line for.
-local function leave(n, counters, waiters, id)
+local function leave(n, base, id)
   local suffix = ':' .. id
   local pass = {}
   for i = 1, n do
@@ -107,22 +103,30 @@ local function leave(n, counters, waiters, id)
     end
   end
   for i = 1, n do
-    if live_head(KEYS[n + i], waiters) == id then pass[i] = true end
-    redis.call('ZREM', KEYS[n + i], id)
+    local queue = queue_of(base, KEYS[i])
+    if live_head(base, queue) == id then pass[i] = true end
+    redis.call('ZREM', queue, id)
   end
-  forget(waiters, id)
-  redis.call('DEL', base_of(waiters) .. 'wake:' .. id)
+  forget(base, id)
+  redis.call('DEL', base .. 'wake:' .. id)
   for i = 1, n do
-    if pass[i] then hand_off(KEYS[n + i], counters, waiters) end
+    if pass[i] then hand_off(base, queue_of(base, KEYS[i])) end
   end
 end
 """
 
+_DRAW_TOKEN = """
+local function draw_token(counters, floor)
+  if floor > 0 and tonumber(redis.call('HGET', counters, 'token') or '0') < floor then
+    redis.call('HSET', counters, 'token', string.format('%d', floor))
+  end
+  return redis.call('HINCRBY', counters, 'token', 1)
+end
+"""
+
 # ACQUIRE: take every lock and draw one token, all or nothing, fairly.
-# KEYS[1..n]      lock keys, one per resource
-# KEYS[n+1..2n]   wait queues of the same resources (sorted sets: lease id by ticket)
-# KEYS[2n+1]      counters (hash: "token" the fencing token, "ticket" the waiters' arrival order)
-# KEYS[2n+2]      live waiters (sorted set: lease id by liveness deadline, ms)
+# KEYS[1..n]  lock keys, one per resource
+# KEYS[n+1]   counters (hash: "token" the fencing token, "ticket" the waiters' arrival order)
 # ARGV[1] lease ttl ms   ARGV[2] floor (0: none)   ARGV[3] lease id
 # ARGV[4] waiter liveness ms when busy: > 0 wait in line (join, or stay and refresh);
 #         0 one try (do not join); < 0 give up (leave the line)
@@ -133,13 +137,13 @@ end
 #   -1    busy: a waiter that came first is in the way (it is served first: FIFO),
 #         or a lock without expiry
 #   < -1  busy: the lock in the way expires in (-result - 2) ms
-ACQUIRE = _PRELUDE + """
-local n = (#KEYS - 2) / 2
-local counters, waiters = KEYS[2 * n + 1], KEYS[2 * n + 2]
+ACQUIRE = _DRAW_TOKEN + """
+local n = #KEYS - 1
+local counters = KEYS[n + 1]
+local base = string.sub(counters, 1, -9)
 local ttl, id, live = ARGV[1], ARGV[3], tonumber(ARGV[4])
 local suffix = ':' .. id
-local mine, blocked = 0, nil
-local value = nil
+local mine, blocked, value = 0, nil, nil
 for i = 1, n do
   value = redis.call('GET', KEYS[i])
   if value then
@@ -151,44 +155,58 @@ for i = 1, n do
     mine = mine + 1
   end
 end
+local free = not blocked and mine == 0
+for i = 1, free and n or 0 do
+  if redis.call('EXISTS', base .. 'queue:' .. string.sub(KEYS[i], #base + 6)) == 1 then
+    free = false
+    break
+  end
+end
+if free then  -- the fast path: nothing held, nobody in line
+  value = string.format('%d', draw_token(counters, tonumber(ARGV[2]))) .. suffix
+  for i = 1, n do redis.call('SET', KEYS[i], value, 'PX', ttl) end
+  return tonumber(string.sub(value, 1, -#suffix - 1))
+end
+""" + _PRELUDE + """
 if mine == n then
   for i = 1, n do
     redis.call('PEXPIRE', KEYS[i], ttl)
-    redis.call('ZREM', KEYS[n + i], id)
+    redis.call('ZREM', queue_of(base, KEYS[i]), id)
   end
-  forget(waiters, id)
-  redis.call('DEL', base_of(waiters) .. 'wake:' .. id)
+  forget(base, id)
+  redis.call('DEL', base .. 'wake:' .. id)
   return tonumber(string.sub(value, 1, -#suffix - 1))
 end
 local queued = false
 if not blocked then
   for i = 1, n do
-    local head = live_head(KEYS[n + i], waiters)
+    local head = live_head(base, queue_of(base, KEYS[i]))
     if head == id then queued = true
     elseif head then blocked = -1 break end
   end
 end
 if blocked then
   if live > 0 then
-    local now = now_ms()
+    local now, waiters, wants = now_ms(), base .. 'waiters', base .. 'wants'
     for _, dead in ipairs(redis.call('ZRANGEBYSCORE', waiters, '-inf', now, 'LIMIT', 0, 8)) do
-      forget(waiters, dead)
+      forget(base, dead)
     end
-    local ticket = redis.call('ZSCORE', KEYS[n + 1], id)
+    local first = queue_of(base, KEYS[1])
+    local ticket = redis.call('ZSCORE', first, id)
     if not ticket then ticket = redis.call('HINCRBY', counters, 'ticket', 1) end
     local want = {tonumber(ttl), tonumber(ARGV[2])}
     for i = 1, n do
-      redis.call('ZADD', KEYS[n + i], 'NX', ticket, id)
-      redis.call('PEXPIRE', KEYS[n + i], 2 * live)
+      local queue = queue_of(base, KEYS[i])
+      redis.call('ZADD', queue, 'NX', ticket, id)
+      redis.call('PEXPIRE', queue, 2 * live)
       want[i + 2] = KEYS[i]
     end
-    local wants = base_of(waiters) .. 'wants'
     redis.call('HSETNX', wants, id, cjson.encode(want))
     redis.call('PEXPIRE', wants, 2 * live)
     redis.call('ZADD', waiters, now + live, id)
     redis.call('PEXPIRE', waiters, 2 * live)
   elseif live < 0 then
-    leave(n, counters, waiters, id)
+    leave(n, base, id)
   end
   return blocked
 end
@@ -196,23 +214,11 @@ local token = draw_token(counters, tonumber(ARGV[2]))
 value = string.format('%d', token) .. suffix
 for i = 1, n do redis.call('SET', KEYS[i], value, 'PX', ttl) end
 if queued then
-  for i = 1, n do redis.call('ZREM', KEYS[n + i], id) end
-  forget(waiters, id)
-  redis.call('DEL', base_of(waiters) .. 'wake:' .. id)
+  for i = 1, n do redis.call('ZREM', queue_of(base, KEYS[i]), id) end
+  forget(base, id)
+  redis.call('DEL', base .. 'wake:' .. id)
 end
 return token
-"""
-
-# Checks that every lock key still holds the lease (shared by RELEASE and EXTEND).
-_HELD_BY = """
-local function held_by(n, id)
-  local suffix = ':' .. id
-  for i = 1, n do
-    local value = redis.call('GET', KEYS[i])
-    if not value or string.sub(value, -#suffix) ~= suffix then return false end
-  end
-  return true
-end
 """
 
 # RELEASE: delete the locks only if every one still holds this lease, and hand
@@ -220,11 +226,23 @@ end
 # KEYS   as ACQUIRE's
 # ARGV[1] lease id
 # Returns 1: released.  0: not held (expired or taken over): nothing was deleted.
-RELEASE = _PRELUDE + _HELD_BY + """
-local n = (#KEYS - 2) / 2
-if not held_by(n, ARGV[1]) then return 0 end
-for i = 1, n do redis.call('DEL', KEYS[i]) end
-for i = 1, n do hand_off(KEYS[n + i], KEYS[2 * n + 1], KEYS[2 * n + 2]) end
+RELEASE = _DRAW_TOKEN + """
+local n = #KEYS - 1
+local base = string.sub(KEYS[n + 1], 1, -9)
+local suffix = ':' .. ARGV[1]
+for i = 1, n do
+  local value = redis.call('GET', KEYS[i])
+  if not value or string.sub(value, -#suffix) ~= suffix then return 0 end
+end
+local waiting = false
+for i = 1, n do
+  redis.call('DEL', KEYS[i])
+  waiting = waiting
+    or redis.call('EXISTS', base .. 'queue:' .. string.sub(KEYS[i], #base + 6)) == 1
+end
+if not waiting then return 1 end  -- the fast path: nobody to hand over to
+""" + _PRELUDE + """
+for i = 1, n do hand_off(base, queue_of(base, KEYS[i])) end
 return 1
 """
 
@@ -232,10 +250,13 @@ return 1
 # KEYS[1..n]  lock keys
 # ARGV[1] lease id   ARGV[2] lease ttl ms
 # Returns 1: renewed.  0: not held: nothing was changed.
-EXTEND = _HELD_BY + """
-local n = #KEYS
-if not held_by(n, ARGV[1]) then return 0 end
-for i = 1, n do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+EXTEND = """
+local suffix = ':' .. ARGV[1]
+for i = 1, #KEYS do
+  local value = redis.call('GET', KEYS[i])
+  if not value or string.sub(value, -#suffix) ~= suffix then return 0 end
+end
+for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
 return 1
 """
 
@@ -244,9 +265,9 @@ return 1
 # KEYS   as ACQUIRE's
 # ARGV[1] lease id
 # Returns 1 (always).
-LEAVE = _PRELUDE + """
-local n = (#KEYS - 2) / 2
-leave(n, KEYS[2 * n + 1], KEYS[2 * n + 2], ARGV[1])
+LEAVE = _DRAW_TOKEN + _PRELUDE + """
+local n = #KEYS - 1
+leave(n, string.sub(KEYS[n + 1], 1, -9), ARGV[1])
 return 1
 """
 

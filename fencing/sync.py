@@ -38,7 +38,7 @@ import threading
 import time
 from typing import Any, Callable, Generator, Iterator, TypeVar
 
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from fencing.core import ACQUIRE, RETRYABLE, LockBase, Step, lock_error, token_of
 from fencing.errors import LockBusy, LockError, LockUnavailable
@@ -93,7 +93,7 @@ class FencedLock(LockBase):
         lease.mark_released()
         keys = LeaseKeys.of(self.prefix, lease.resources)
         try:
-            done = self._call(lambda: self._release(keys=keys.acquire, args=(lease.lease_id,)))
+            done = self._call(lambda: self._script(self._release, keys.acquire, (lease.lease_id,)))
         except BaseException as exc:
             if not isinstance(exc, LockError):  # interrupted: the script may not have run
                 self._clean_up(keys, lease.lease_id)
@@ -106,7 +106,7 @@ class FencedLock(LockBase):
             return False
         started = self.clock()
         locks = LeaseKeys.of(self.prefix, lease.resources).locks
-        done = self._call(lambda: self._extend(keys=locks, args=(lease.lease_id, self.ttl_ms)))
+        done = self._call(lambda: self._script(self._extend, locks, (lease.lease_id, self.ttl_ms)))
         return self._core.extended(lease, done, started)
 
     def holder(self, resource: str) -> int | None:
@@ -159,7 +159,7 @@ class FencedLock(LockBase):
         while True:
             kind, keys, args = step
             if kind is ACQUIRE:
-                result = self._call(lambda: self._acquire(keys=keys, args=args))
+                result = self._call(lambda: self._script(self._acquire, keys, args))
             else:
                 result = self._call(lambda: self.redis.blpop([keys], timeout=args))
             try:
@@ -168,11 +168,21 @@ class FencedLock(LockBase):
                 lease: Lease | None = done.value
                 return lease
 
+    def _script(self, script: Any, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        """EVALSHA, and the source once if Redis does not know the script (it restarted).
+
+        What redis-py's Script object does, without the wrapper's cost on every call."""
+        try:
+            return self.redis.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            script.sha = self.redis.script_load(script.script)
+            return self.redis.evalsha(script.sha, len(keys), *keys, *args)
+
     def _clean_up(self, keys: LeaseKeys, lease_id: str) -> None:
         """After an interrupted or failed acquire: release what it may have taken (a lease
         handed to it included), leave the queues. A lease id is never reused."""
         with contextlib.suppress(LockError):
-            self._call(lambda: self._leave(keys=keys.acquire, args=(lease_id,)))
+            self._call(lambda: self._script(self._leave, keys.acquire, (lease_id,)))
 
     def _keep_alive(self, lease: Lease, max_hold: float | None, stop: threading.Event) -> None:
         core = self._core

@@ -55,7 +55,8 @@ async def test_a_waiter_that_died_in_line_is_skipped_by_the_hand_off(lock: Fence
     assert lease is not None and await lock.holder("hot") == lease.token
     assert await lock.release(lease)
     assert await lock.holder("hot") is None  # nothing handed to the ghost
-    assert await lock.redis.exists(keys.acquire[1], keys.space.waiters, keys.space.wants) == 0
+    space = keys.space
+    assert await lock.redis.exists(space.queue("hot"), space.waiters, space.wants) == 0
 
 
 @pytest.mark.gen_test(timeout=20)
