@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any, Callable, Generator
+from typing import Any, Callable, Generator, Iterator
 
 from redis.exceptions import ClusterDownError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -199,6 +199,14 @@ class LockCore:
     def release_failed(lease: Lease, exc: LockError) -> None:
         log.warning("could not release lease %s on %s: %s", lease.token, lease.resources, exc)
 
+    def retries(self, started: float, error: BaseException) -> Iterator[float]:
+        """The pause before each retry of a call sent at `started` that failed with `error`."""
+        attempt = 0
+        while (delay := self.retry_delay(attempt, started)) is not None:
+            attempt += 1
+            log.debug("retrying a lock call after %r", error)
+            yield delay
+
     def retry_delay(self, attempt: int, started: float) -> float | None:
         """Seconds to wait before retrying a failed call (`attempt` retries done), or None."""
         if attempt >= len(self.retry_delays):
@@ -226,6 +234,11 @@ class LockBase:
         self._release = redis.register_script(scripts.RELEASE)
         self._extend = redis.register_script(scripts.EXTEND)
         self._leave = redis.register_script(scripts.LEAVE)
+
+    def _idle_connections(self) -> Any:
+        """The client's pool, whose idle connections a retry drops: after a restart every
+        one of them is dead, and each would fail one call. None for a cluster client."""
+        return getattr(self.redis, "connection_pool", None)
 
 
 def lock_error(exc: BaseException) -> LockError:

@@ -270,19 +270,17 @@ class FencedLock(LockBase):
 
     async def _retry(self, make: Callable[[], Awaitable[T]], extra: float, started: float,
                      error: BaseException) -> T:
-        attempt = 0
-        while (delay := self._core.retry_delay(attempt, started)) is not None:
-            attempt += 1
-            log.debug("retrying a lock call after %r", error)
-            pool = getattr(self.redis, "connection_pool", None)
-            if pool is not None:
-                # After a restart every pooled connection is dead: drop the idle
-                # ones at once rather than letting each fail one call.
-                await pool.disconnect(inuse_connections=False)
-            if delay:
-                await asyncio.sleep(delay)
+        for delay in self._core.retries(started, error):
+            await self._pause_before_retry(delay)
             try:
                 return await self._once(make, self._core.remaining_budget(started), extra)
             except RETRYABLE as exc:
                 error = exc
         raise error
+
+    async def _pause_before_retry(self, delay: float) -> None:
+        pool = self._idle_connections()
+        if pool is not None:
+            await pool.disconnect(inuse_connections=False)
+        if delay:
+            await asyncio.sleep(delay)

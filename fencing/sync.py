@@ -41,7 +41,7 @@ from typing import Any, Callable, Generator, Iterator, TypeVar
 from redis.exceptions import NoScriptError, RedisError
 
 from fencing.core import ACQUIRE, RETRYABLE, LockBase, Step, lock_error, token_of
-from fencing.errors import LockBusy, LockError, LockUnavailable
+from fencing.errors import LeaseLost, LockBusy, LockError, LockUnavailable
 from fencing.keys import LeaseKeys
 from fencing.lease import Lease
 
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-__all__ = ["FencedLock", "Lease"]
+__all__ = ["FencedLock", "Lease", "LeaseLost", "LockBusy", "LockError", "LockUnavailable"]
 
 
 class FencedLock(LockBase):
@@ -209,19 +209,17 @@ class FencedLock(LockBase):
             raise lock_error(exc) from exc
 
     def _retry(self, make: Callable[[], T], started: float, error: BaseException) -> T:
-        attempt = 0
-        while (delay := self._core.retry_delay(attempt, started)) is not None:
-            attempt += 1
-            log.debug("retrying a lock call after %r", error)
-            pool = getattr(self.redis, "connection_pool", None)
-            if pool is not None:
-                # After a restart every pooled connection is dead: drop the idle
-                # ones at once rather than letting each fail one call.
-                pool.disconnect(inuse_connections=False)
-            if delay:
-                time.sleep(delay)
+        for delay in self._core.retries(started, error):
+            self._pause_before_retry(delay)
             try:
                 return make()
             except RETRYABLE as exc:
                 error = exc
         raise error
+
+    def _pause_before_retry(self, delay: float) -> None:
+        pool = self._idle_connections()
+        if pool is not None:
+            pool.disconnect(inuse_connections=False)
+        if delay:
+            time.sleep(delay)

@@ -12,13 +12,25 @@ from typing import Any
 
 import pytest
 
-from fencing import FencedLock, scripts
+from fencing import FencedLock, Lease, scripts
 from fencing.keys import LeaseKeys
 from tests.fencing.backends import command_calls, queued
 
 
 def acquire_script(lock: FencedLock) -> Any:
     return lock.redis.register_script(scripts.ACQUIRE)
+
+
+async def held_with_a_waiter(lock: FencedLock, waiter: str,
+                             liveness_ms: int) -> tuple[Lease, LeaseKeys]:
+    """"hot" held, and a waiter `waiter` in line (joined by the script itself, so the test
+    decides what it does next): the holder's lease and the keys."""
+    holder = await lock.acquire("hot")
+    assert holder is not None
+    keys = LeaseKeys.of(lock.prefix, ("hot",))
+    assert await acquire_script(lock)(keys=keys.acquire, args=[5_000, 0, waiter,
+                                                               liveness_ms]) < 0
+    return holder, keys
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -42,11 +54,8 @@ async def test_a_release_grants_the_lease_to_the_waiter_in_the_same_step(
 
 @pytest.mark.gen_test(timeout=20)
 async def test_a_waiter_that_died_in_line_is_skipped_by_the_hand_off(lock: FencedLock) -> None:
-    holder = await lock.acquire("hot")
-    assert holder is not None
-    keys = LeaseKeys.of(lock.prefix, ("hot",))
     # A waiter that joined with a liveness of 100 ms and never came back (it died).
-    assert await acquire_script(lock)(keys=keys.acquire, args=[5_000, 0, "ghost", 100]) < 0
+    holder, keys = await held_with_a_waiter(lock, "ghost", 100)
     live = asyncio.create_task(lock.acquire("hot", timeout=10))
     await queued(lock, "hot", 2)
     await asyncio.sleep(0.15)  # the ghost's deadline passes; the live waiter keeps its place
@@ -63,11 +72,8 @@ async def test_a_waiter_that_died_in_line_is_skipped_by_the_hand_off(lock: Fence
 async def test_a_grant_the_waiter_missed_is_found_by_its_next_try(lock: FencedLock) -> None:
     """The waiter's BLPOP timed out just before the grant came: its next ACQUIRE (same lease
     id) returns the granted lease, renewed, instead of "busy"."""
-    holder = await lock.acquire("hot")
-    assert holder is not None
-    keys = LeaseKeys.of(lock.prefix, ("hot",))
+    holder, keys = await held_with_a_waiter(lock, "slow", 2_000)
     acquire = acquire_script(lock)
-    assert await acquire(keys=keys.acquire, args=[5_000, 0, "slow", 2_000]) < 0
     assert await lock.release(holder)
     granted = await lock.holder("hot")
     assert granted is not None and granted > holder.token
@@ -80,10 +86,7 @@ async def test_a_grant_the_waiter_missed_is_found_by_its_next_try(lock: FencedLo
 async def test_a_grant_to_a_waiter_that_gave_up_is_passed_on(lock: FencedLock) -> None:
     """A waiter granted just after its last busy answer leaves the line: LEAVE, what a
     cancelled or failed acquire sends, releases the grant and hands it to the next one."""
-    holder = await lock.acquire("hot")
-    assert holder is not None
-    keys = LeaseKeys.of(lock.prefix, ("hot",))
-    assert await acquire_script(lock)(keys=keys.acquire, args=[5_000, 0, "gone", 2_000]) < 0
+    holder, keys = await held_with_a_waiter(lock, "gone", 2_000)
     next_one = asyncio.create_task(lock.acquire("hot", timeout=10))
     await queued(lock, "hot", 2)
     assert await lock.release(holder)  # granted to "gone"
