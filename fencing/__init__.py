@@ -1,4 +1,4 @@
-"""Redis leases with fencing tokens, for any asyncio service.
+"""Redis leases with fencing tokens, for asyncio and for blocking code.
 
 ::
 
@@ -9,8 +9,9 @@
     ...
     await lock.release(lease)
 
-See `fencing.lock` for the design, `fencing.keys` for the key scheme and
-`fencing.errors` for what can go wrong.
+`fencing.sync.FencedLock` is the same lock for a `redis.Redis`, blocking. See
+`fencing.lock` for the design, `fencing.core` for what both locks share,
+`fencing.keys` for the key scheme and `fencing.errors` for what can go wrong.
 """
 
 from fencing.errors import LeaseLost, LockBusy, LockError, LockUnavailable

@@ -9,7 +9,10 @@ counter) hash to one slot and a multi-key Lua script may run on a cluster::
     <prefix>:{<tag>}:counters           hash: "token", the fencing token counter;
                                         "ticket", the arrival order of waiters
     <prefix>:{<tag>}:waiters            live waiters: sorted set, lease id by deadline (ms)
-    <prefix>:{<tag>}:wake:<lease id>    a list a waiter blocks on (BLPOP) until woken
+    <prefix>:{<tag>}:wants              hash: lease id -> what a waiter waits for (its lock
+                                        keys, ttl and floor), so a release can hand it over
+    <prefix>:{<tag>}:wake:<lease id>    a list a waiter blocks on (BLPOP): a release pushes
+                                        the token it handed over, or 0 (try again)
 
 The tag is the text inside the resource's own first `{...}`, when it has one,
 else the prefix itself: "order:42" → tag "fencing"; "{shop-7}:order:42" → tag
@@ -21,7 +24,6 @@ share a tag (a ValueError says so otherwise).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 
 def hash_tag(resource: str) -> str | None:
@@ -35,24 +37,33 @@ def hash_tag(resource: str) -> str | None:
     return resource[start + 1:end]
 
 
-@dataclass(frozen=True)
 class KeySpace:
     """The keys of one tag (one hash slot) under one prefix."""
 
-    prefix: str
-    tag: str
+    __slots__ = ("prefix", "tag", "base")
+
+    def __init__(self, prefix: str, tag: str) -> None:
+        self.prefix = prefix
+        self.tag = tag
+        self.base = f"{prefix}:{{{tag}}}:"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KeySpace) and (self.prefix, self.tag) == (other.prefix, other.tag)
+
+    def __hash__(self) -> int:
+        return hash((self.prefix, self.tag))
+
+    def __repr__(self) -> str:
+        return f"KeySpace(prefix={self.prefix!r}, tag={self.tag!r})"
 
     @classmethod
     def of(cls, prefix: str, resources: tuple[str, ...]) -> "KeySpace":
-        tags = {hash_tag(resource) or prefix for resource in resources}
-        if len(tags) != 1:
-            raise ValueError("resources locked together must share one hash tag, "
-                             f"got {sorted(tags)}")
-        return cls(prefix, tags.pop())
-
-    @property
-    def base(self) -> str:
-        return f"{self.prefix}:{{{self.tag}}}:"
+        tag = hash_tag(resources[0]) or prefix
+        for resource in resources[1:]:
+            if (hash_tag(resource) or prefix) != tag:
+                tags = sorted({hash_tag(name) or prefix for name in resources})
+                raise ValueError(f"resources locked together must share one hash tag, got {tags}")
+        return cls(prefix, tag)
 
     def lock(self, resource: str) -> str:
         return f"{self.base}lock:{resource}"
@@ -66,30 +77,33 @@ class KeySpace:
 
     @property
     def waiters(self) -> str:
-        return f"{self.base}waiters"  # the scripts find wake lists beside it: keep in step
+        return f"{self.base}waiters"  # the scripts find it, and the rest, beside the counters
+
+    @property
+    def wants(self) -> str:
+        return f"{self.base}wants"
 
     def wake(self, lease_id: str) -> str:
         return f"{self.base}wake:{lease_id}"
 
 
-@dataclass(frozen=True)
 class LeaseKeys:
-    """The KEYS each script takes for one set of resources, built once and cached."""
+    """The KEYS each script takes for one set of resources, built once and cached.
 
-    resources: tuple[str, ...]
-    space: KeySpace
-    locks: tuple[str, ...]
-    acquire: tuple[str, ...]
-    release: tuple[str, ...]
-    leave: tuple[str, ...]
+    `acquire` is what ACQUIRE, RELEASE and LEAVE take: the locks and the counters (the
+    scripts find the queues, waiters and wake lists beside the counters).
+    """
+
+    __slots__ = ("resources", "space", "locks", "acquire")
+
+    def __init__(self, resources: tuple[str, ...], space: KeySpace) -> None:
+        base = space.base
+        self.resources = resources
+        self.space = space
+        self.locks = tuple([f"{base}lock:{name}" for name in resources])
+        self.acquire = (*self.locks, f"{base}counters")
 
     @staticmethod
     @functools.lru_cache(maxsize=4096)
     def of(prefix: str, resources: tuple[str, ...]) -> "LeaseKeys":
-        space = KeySpace.of(prefix, resources)
-        locks = tuple(space.lock(name) for name in resources)
-        queues = tuple(space.queue(name) for name in resources)
-        return LeaseKeys(resources, space, locks,
-                         acquire=(*locks, *queues, space.counters, space.waiters),
-                         release=(*locks, *queues, space.waiters),
-                         leave=(*queues, space.waiters))
+        return LeaseKeys(resources, KeySpace.of(prefix, resources))

@@ -1,15 +1,16 @@
-"""`Lease`: what a successful acquire hands its holder."""
+"""`Lease`: what a successful acquire hands its holder (the async and the sync lock's alike)."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
 from fencing.errors import LeaseLost
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Lease:
     """The right to act on `resources` until `expires_at`, proven to stores by `token`.
 
@@ -34,6 +35,8 @@ class Lease:
     clock: Callable[[], float] = field(repr=False)
     _lost: bool = field(default=False, repr=False)
     _lost_event: asyncio.Event | None = field(default=None, repr=False)
+    _lost_loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+    _lost_signal: threading.Event | None = field(default=None, repr=False)
     _ended: bool = field(default=False, repr=False)
 
     def remaining(self) -> float:
@@ -53,19 +56,35 @@ class Lease:
 
     def mark_lost(self) -> None:
         self._lost = True
-        if self._lost_event is not None:
-            self._lost_event.set()
+        if self._lost_event is not None and self._lost_loop is not None:
+            # The sync lock's keep-alive thread may be the one that found it lost.
+            self._lost_loop.call_soon_threadsafe(self._lost_event.set)
+        if self._lost_signal is not None:
+            self._lost_signal.set()
 
     def mark_released(self) -> None:
         self._ended = True
 
     async def wait_lost(self) -> None:
-        """Returns when a renewal (see `FencedLock.hold(keep_alive=True)`) finds the lease lost."""
+        """Returns when a renewal (see `FencedLock.hold(keep_alive=True)`) finds the lease lost.
+
+        Works for a lease of the sync lock too (its renewal thread wakes the event loop)."""
         if self._lost:
             return
         if self._lost_event is None:
+            self._lost_loop = asyncio.get_running_loop()
             self._lost_event = asyncio.Event()
-        await self._lost_event.wait()
+        if not self._lost:  # marked lost before the event existed
+            await self._lost_event.wait()
+
+    def wait_lost_blocking(self, timeout: float | None = None) -> bool:
+        """Blocks until a renewal (see `fencing.sync.FencedLock.hold(keep_alive=True)`) finds
+        the lease lost, or `timeout` seconds passed; True if it was lost."""
+        if self._lost_signal is None:
+            self._lost_signal = threading.Event()
+        if self._lost:  # marked before the signal existed
+            return True
+        return self._lost_signal.wait(timeout)
 
     def ensure_held(self) -> None:
         """Raises `LeaseLost` unless the lease is still held: call it before each step that acts."""

@@ -9,10 +9,14 @@ holder that outlived its lease harmless::
     B:                  acquire -> token 34 -> write(34) -> accepted
 
 Waiting is fair and quiet: a waiter joins a FIFO queue per resource (one
-global ticket order per key space, so several resources cannot deadlock),
-sleeps on its own wake list (BLPOP) and is woken by the release that lets it
-in; a capped back-off, and the remaining lease time of the lock in its way,
-cover holders that died without releasing.
+global ticket order per key space, so several resources cannot deadlock) and
+sleeps on its own wake list (BLPOP). A release hands the lease straight to the
+first live waiter (new token, full ttl) and pushes the token onto its wake
+list, so the waiter's BLPOP returns its lease; the remaining lease time of the
+lock in its way, and a capped poll, cover holders that died without releasing.
+
+This is the asyncio layer; `fencing.sync` is the blocking one. Both run the
+logic of `fencing.core` and the scripts of `fencing.scripts`.
 """
 
 from __future__ import annotations
@@ -20,15 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
-from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Generator, TypeVar
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import NoScriptError, RedisError
 
-from fencing import scripts
+from fencing.core import ACQUIRE, RETRYABLE, LockBase, Step, lock_error, token_of
 from fencing.errors import LockBusy, LockError, LockUnavailable
 from fencing.keys import LeaseKeys
 from fencing.lease import Lease
@@ -37,46 +38,33 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, TimeoutError, OSError)
 
-
-class FencedLock:
+class FencedLock(LockBase):
     """Leases on sets of resources, each with a fencing token, in one Redis.
 
-    `redis` is a `redis.asyncio.Redis` (decoded responses or not). Every call
-    to Redis is bounded in time: by `op_timeout` seconds if given, else by the
-    client's `socket_timeout` (waiting blocks on BLPOP for at most half of it),
-    else by 5 seconds. A Redis that is down or slow raises
-    `LockUnavailable`, never hangs.
+    `redis` is a `redis.asyncio.Redis` or `RedisCluster` (decoded responses
+    or not). Every call to Redis is bounded in time: by `op_timeout` seconds
+    if given, else by the client's `socket_timeout` (waiting blocks on BLPOP
+    for at most half of it), else by 5 seconds, retries included. A Redis that
+    is down or slow raises `LockUnavailable`, never hangs.
+
+    A call that may not have reached Redis, or whose answer was lost (a
+    connection error, a timeout), is sent again a few times within that
+    bound, unless the client retries by itself (see `fencing.core`): every
+    call is idempotent, an acquire too (it keeps its lease id). So after Redis
+    restarts, the dead connections in the pool cost no call: the first that
+    meets one drops the pool's idle connections and tries again.
 
     `ttl_ms` is the lease: how long a holder may act without renewing.
     `prefix` names the key space (see `fencing.keys`). `clock` is the monotonic
     clock leases and deadlines are measured on (a seam for tests).
-    `max_poll` caps the back-off between tries of a waiter nobody woke.
+    `max_poll` caps how long a waiter sleeps before it tries again by itself.
     """
 
     def __init__(self, redis: Any, ttl_ms: int = 10_000, *, prefix: str = "fencing",
                  clock: Callable[[], float] = time.monotonic, max_poll: float = 0.5,
                  op_timeout: float | None = None) -> None:
-        if ttl_ms <= 0:
-            raise ValueError(f"ttl_ms must be positive, got {ttl_ms}")
-        if not prefix or "{" in prefix or "}" in prefix:
-            raise ValueError(f"prefix must be non-empty and without braces, got {prefix!r}")
-        self.redis = redis
-        self.ttl_ms = int(ttl_ms)
-        self.prefix = prefix
-        self.clock = clock
-        socket_timeout = _socket_timeout(redis)
-        # The client's socket timeout already bounds every call; a timer of our
-        # own on top would cost each call a scheduled callback for nothing.
-        self.op_timeout = op_timeout if op_timeout is not None else (
-            None if socket_timeout else 5.0)
-        self.max_poll = min(max_poll, socket_timeout / 2) if socket_timeout else max_poll
-        self._liveness_ms = int(self.max_poll * 2000) + 1000
-        self._acquire = redis.register_script(scripts.ACQUIRE)
-        self._release = redis.register_script(scripts.RELEASE)
-        self._extend = redis.register_script(scripts.EXTEND)
-        self._leave = redis.register_script(scripts.LEAVE)
+        super().__init__(redis, ttl_ms, prefix, clock, max_poll, op_timeout)
         self._cleanups: set[asyncio.Task[None]] = set()
         self._set_up = False
         self._set_up_lock = asyncio.Lock()
@@ -91,61 +79,51 @@ class FencedLock:
         line (first come, first served). `floor=N` makes the token greater
         than N even if Redis lost its counter: pass the highest token a store
         reported (a 409 `stale_token` carries it) to get past it. Safe to
-        cancel: whatever a cancelled or failed call may have taken is released.
+        cancel: whatever a cancelled or failed call may have taken (a lease
+        handed to it as it gave up included) is released.
         """
-        names = _check_resources(resources)
-        if timeout is not None and timeout < 0:
-            raise ValueError(f"timeout must be >= 0, got {timeout}")
-        if floor is not None and (not isinstance(floor, int) or floor < 0):
-            raise ValueError(f"floor must be a non-negative int, got {floor!r}")
-        keys = LeaseKeys.of(self.prefix, names)
-        lease_id = secrets.token_hex(16)
+        keys = self._core.check_acquire(resources, timeout, floor)
+        lease_id = self._core.new_lease_id()
         try:
-            return await self._acquire_loop(keys, lease_id, timeout, floor or 0)
+            lease = await self._run(self._core.acquiring(keys, lease_id, timeout, floor or 0))
         except BaseException:
             self._clean_up_later(keys, lease_id)
             raise
+        return self._core.acquired(lease, keys)
 
     async def release(self, lease: Lease) -> bool:
         """Delete the lease's locks if it still holds every one; True if it did.
 
         Never deletes a lock another holder owns: ownership is checked in the
-        same script that deletes. The call finishes even if the caller is
-        cancelled meanwhile, and may be repeated.
+        same script that deletes. A waiter first in line gets the resources at
+        once. The call finishes even if the caller is cancelled meanwhile, and
+        may be repeated.
         """
         lease.mark_released()
+        keys = LeaseKeys.of(self.prefix, lease.resources)
         try:
-            return await self._do_release(lease)
+            done = await self._call(
+                lambda: self._script(self._release, keys.acquire, (lease.lease_id,)))
         except asyncio.CancelledError:
             # The script may or may not have run; running it again is harmless.
-            self._clean_up_later(LeaseKeys.of(self.prefix, lease.resources), lease.lease_id)
+            self._clean_up_later(keys, lease.lease_id)
             raise
+        return self._core.released(lease, done)
 
     async def extend(self, lease: Lease) -> bool:
         """Renew the lease to a full `ttl_ms`; False (and `lease.lost`) if it was lost."""
         if lease.lost:
             return False
         started = self.clock()
-        done = await self._call(self._extend(
-            keys=LeaseKeys.of(self.prefix, lease.resources).locks,
-            args=[lease.lease_id, self.ttl_ms]))
-        if done == scripts.Outcome.DONE:
-            lease.expires_at = started + self.ttl_ms / 1000
-            log.debug("extended lease %s on %s", lease.token, lease.resources)
-            return True
-        lease.mark_lost()
-        log.warning("lease %s on %s was lost before it could be extended",
-                    lease.token, lease.resources)
-        return False
+        locks = LeaseKeys.of(self.prefix, lease.resources).locks
+        done = await self._call(
+            lambda: self._script(self._extend, locks, (lease.lease_id, self.ttl_ms)))
+        return self._core.extended(lease, done, started)
 
     async def holder(self, resource: str) -> int | None:
         """The token of the lease holding `resource` now, or None if nobody holds it."""
-        (name,) = _check_resources((resource,))
-        value = await self._call(self.redis.get(LeaseKeys.of(self.prefix, (name,)).locks[0]))
-        if value is None:
-            return None
-        text = value.decode() if isinstance(value, bytes) else str(value)
-        return int(text.split(":", 1)[0])
+        key = self._core.keys((resource,)).locks[0]
+        return token_of(await self._call(lambda: self.redis.get(key)))
 
     @contextlib.asynccontextmanager
     async def hold(self, *resources: str, timeout: float | None = None, floor: int | None = None,
@@ -174,8 +152,7 @@ class FencedLock:
             try:
                 await self.release(lease)
             except LockError as exc:
-                log.warning("could not release lease %s on %s: %s", lease.token,
-                            lease.resources, exc)
+                self._core.release_failed(lease, exc)
 
     async def close(self) -> None:
         """Wait for the clean-ups of cancelled or failed acquires (bounded); call before
@@ -183,72 +160,44 @@ class FencedLock:
         if self._cleanups:
             await asyncio.wait(set(self._cleanups), timeout=10)
 
-    # -- private: one Redis call each ---------------------------------------------------
+    # -- private: Redis calls ----------------------------------------------------------
 
-    async def _acquire_loop(self, keys: LeaseKeys, lease_id: str,
-                            timeout: float | None, floor: int) -> Lease | None:
-        deadline = None if timeout is None else self.clock() + timeout
-        backoff = 0.02
-        queued = False
+    async def _run(self, steps: Generator[Step, Any, Lease | None]) -> Lease | None:
+        """Drive `LockCore.acquiring`: make each call it yields, send it the answer."""
+        step: Step = next(steps)
         while True:
-            started = self.clock()
-            wait = deadline is not None and started < deadline
-            result = await self._try_acquire(keys, lease_id, floor, wait)
-            token = scripts.acquired_token(result)
-            if token is not None:
-                log.debug("acquired %s with token %s", keys.resources, token)
-                return Lease(token=token, resources=keys.resources,
-                             expires_at=started + self.ttl_ms / 1000,
-                             lease_id=lease_id, clock=self.clock)
-            if not wait:
-                if queued:
-                    await self._leave_queues(keys, lease_id)
-                log.debug("busy: %s", keys.resources)
-                return None
-            queued = True
-            assert deadline is not None
-            pause = min(backoff, deadline - self.clock())
-            expires_in = scripts.busy_expires_in(result)
-            if expires_in is not None:  # the lock in the way ends by itself then
-                pause = min(pause, expires_in + 0.001)
-            await self._wait_for_wake(keys.space.wake(lease_id), pause)
-            backoff = min(backoff * 2, self.max_poll)
+            kind, keys, args = step
+            if kind is ACQUIRE:
+                result = await self._call(lambda: self._script(self._acquire, keys, args))
+            else:
+                result = await self._call(lambda: self.redis.blpop([keys], timeout=args),
+                                          extra=args)
+            try:
+                step = steps.send(result)
+            except StopIteration as done:
+                lease: Lease | None = done.value
+                return lease
 
-    async def _try_acquire(self, keys: LeaseKeys, lease_id: str, floor: int, wait: bool) -> int:
-        return int(await self._call(self._acquire(
-            keys=keys.acquire,
-            args=[self.ttl_ms, floor, lease_id, self._liveness_ms if wait else 0])))
+    async def _script(self, script: Any, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        """EVALSHA, and the source once if Redis does not know the script (it restarted).
 
-    async def _wait_for_wake(self, wake_key: str, pause: float) -> None:
-        if pause >= 0.001:
-            await self._call(self.redis.blpop([wake_key], timeout=pause), extra=pause)
-
-    async def _do_release(self, lease: Lease) -> bool:
-        done = await self._call(self._release(
-            keys=LeaseKeys.of(self.prefix, lease.resources).release, args=[lease.lease_id]))
-        released = bool(done == scripts.Outcome.DONE)
-        if released:
-            log.debug("released lease %s on %s", lease.token, lease.resources)
-        else:
-            log.warning("lease %s on %s had already expired or been taken over; nothing released",
-                        lease.token, lease.resources)
-        return released
-
-    async def _leave_queues(self, keys: LeaseKeys, lease_id: str) -> None:
-        await self._call(self._leave(keys=keys.leave, args=[lease_id]))
+        What redis-py's Script object does, without the wrapper's cost on every call."""
+        try:
+            return await self.redis.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            script.sha = await self.redis.script_load(script.script)
+            return await self.redis.evalsha(script.sha, len(keys), *keys, *args)
 
     def _clean_up_later(self, keys: LeaseKeys, lease_id: str) -> None:
         """After a cancelled or failed acquire: release what it may have taken, leave the queues.
 
-        The acquire script may have run even though its answer never arrived.
-        A lease id is never reused, so this deletes only what that call took.
+        The acquire script may have run even though its answer never arrived,
+        and a release may have handed the lease to this waiter meanwhile. A
+        lease id is never reused, so this deletes only what that call took.
         """
         async def clean_up() -> None:
             with contextlib.suppress(LockError):
-                lease = Lease(token=0, resources=keys.resources, expires_at=0.0,
-                              lease_id=lease_id, clock=self.clock)
-                await self._do_release(lease)
-                await self._leave_queues(keys, lease_id)
+                await self._call(lambda: self._script(self._leave, keys.acquire, (lease_id,)))
 
         try:
             task = asyncio.get_running_loop().create_task(clean_up())
@@ -258,21 +207,17 @@ class FencedLock:
         task.add_done_callback(self._cleanups.discard)
 
     async def _keep_alive(self, lease: Lease, max_hold: float | None) -> None:
-        give_up_at = None if max_hold is None else self.clock() + max_hold
-        interval = self.ttl_ms / 3000
+        core = self._core
+        give_up_at = core.give_up_at(max_hold)
         while True:
-            await asyncio.sleep(interval)
-            if give_up_at is not None and self.clock() >= give_up_at:
-                log.warning("lease %s on %s held past max_hold=%ss: no longer renewed",
-                            lease.token, lease.resources, max_hold)
+            await asyncio.sleep(core.renew_every)
+            if not core.renewal_due(lease, give_up_at):
                 return
             try:
                 if not await self.extend(lease):
                     return
             except LockUnavailable as exc:
-                log.warning("could not renew lease %s: %s", lease.token, exc)
-                if not lease.held:
-                    lease.mark_lost()
+                if core.renewal_failed(lease, exc):
                     return
 
     async def _set_up_client(self) -> None:
@@ -290,47 +235,52 @@ class FencedLock:
                     await initialize()
                 self._set_up = True
 
-    async def _call(self, awaitable: Awaitable[T], extra: float = 0.0) -> T:
-        """One Redis call, bounded in time, its failures mapped to `LockError`s."""
+    async def _call(self, make: Callable[[], Awaitable[T]], extra: float = 0.0) -> T:
+        """One Redis call, bounded in time, retried if it may not have run (see the
+        class docstring), its failures mapped to `LockError`s."""
         task = asyncio.current_task()
         cancels = task.cancelling() if task is not None else 0
+        started = self.clock()
         try:
-            if self.op_timeout is None:
-                if not self._set_up:
-                    await self._set_up_client()
-                result = await awaitable
-            else:
-                async with asyncio.timeout(self.op_timeout + extra):
-                    if not self._set_up:
-                        await self._set_up_client()
-                    result = await awaitable
-        except _UNAVAILABLE as exc:
-            raise LockUnavailable(f"Redis unavailable: {exc or type(exc).__name__}") from exc
-        except RedisError as exc:
-            raise LockError(f"Redis refused the lock operation: {exc}") from exc
+            try:
+                result = await self._once(make, self.op_timeout, extra)
+            except RETRYABLE as exc:
+                result = await self._retry(make, extra, started, exc)
+        except (RedisError, *RETRYABLE) as exc:
+            raise lock_error(exc) from exc
         if task is not None and task.cancelling() > cancels:
             # The call returned although the task was cancelled during it: before
             # Python 3.12, asyncio.wait_for (redis-py sends each command with it) can
             # drop a cancellation that arrives as its inner task finishes. A cancelled
-            # waiter must stop waiting (PITFALLS: cancellation), so raise it here;
-            # acquire() then releases whatever this call took.
+            # waiter must stop waiting, so raise it here; acquire() then releases
+            # whatever this call took.
             raise asyncio.CancelledError()
         return result
 
+    async def _once(self, make: Callable[[], Awaitable[T]], timeout: float | None,
+                    extra: float) -> T:
+        if timeout is None:
+            if not self._set_up:
+                await self._set_up_client()
+            return await make()
+        async with asyncio.timeout(timeout + extra):
+            if not self._set_up:
+                await self._set_up_client()
+            return await make()
 
-def _check_resources(resources: tuple[str, ...]) -> tuple[str, ...]:
-    if not resources:
-        raise ValueError("name at least one resource")
-    for name in resources:
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"resource names are non-empty strings, got {name!r}")
-    if len(set(resources)) != len(resources):
-        raise ValueError(f"resource named twice: {resources}")
-    return tuple(resources)
+    async def _retry(self, make: Callable[[], Awaitable[T]], extra: float, started: float,
+                     error: BaseException) -> T:
+        for delay in self._core.retries(started, error):
+            await self._pause_before_retry(delay)
+            try:
+                return await self._once(make, self._core.remaining_budget(started), extra)
+            except RETRYABLE as exc:
+                error = exc
+        raise error
 
-
-def _socket_timeout(redis: Any) -> float | None:
-    pool = getattr(redis, "connection_pool", None)
-    kwargs = getattr(pool, "connection_kwargs", {}) or {}
-    timeout = kwargs.get("socket_timeout")
-    return float(timeout) if timeout else None
+    async def _pause_before_retry(self, delay: float) -> None:
+        pool = self._idle_connections()
+        if pool is not None:
+            await pool.disconnect(inuse_connections=False)
+        if delay:
+            await asyncio.sleep(delay)

@@ -1,17 +1,31 @@
-"""Where the lock's tests run: one redis-server, or a Redis Cluster of three masters.
+"""Where the lock's tests run: one redis-server, or a Redis Cluster of three masters;
+and which lock: the async one, or the sync one behind the same API.
 
 A target is a redis:// URL, or "cluster:" and the URL of one node of a cluster;
-`client_for` makes the matching redis.asyncio client (also in contender processes).
+`client_for` makes the matching redis.asyncio client, `sync_client_for` the
+blocking one (also in contender processes). `InThreads` lets every async test
+drive the sync lock: each call runs, blocking for real, in a thread of its own.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, AsyncIterator, Callable, TypeVar
 
+import redis
 import redis.asyncio as aredis
+import redis.cluster
 from redis.asyncio.cluster import RedisCluster
 
+from fencing import Lease
+from fencing.keys import KeySpace
+from fencing.sync import FencedLock as SyncFencedLock
+
 CLUSTER = "cluster:"
+T = TypeVar("T")
 
 
 def client_for(target: str, socket_timeout: float = 2.0,
@@ -21,6 +35,111 @@ def client_for(target: str, socket_timeout: float = 2.0,
                                      socket_connect_timeout=socket_connect_timeout)
     return aredis.Redis.from_url(target, socket_timeout=socket_timeout,
                                  socket_connect_timeout=socket_connect_timeout)
+
+
+def sync_client_for(target: str, socket_timeout: float = 2.0,
+                    socket_connect_timeout: float = 1.0) -> Any:
+    if target.startswith(CLUSTER):
+        return redis.cluster.RedisCluster.from_url(
+            target[len(CLUSTER):], socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_connect_timeout)
+    return redis.Redis.from_url(target, socket_timeout=socket_timeout,
+                                socket_connect_timeout=socket_connect_timeout)
+
+
+class InThreads:
+    """The sync lock with the async lock's methods: each call blocks a worker thread.
+
+    `redis` is an async client to the same Redis, for the tests' own checks;
+    the lock's settings (`prefix`, `ttl_ms`, `max_poll`, ...) are the sync lock's.
+    """
+
+    def __init__(self, lock: SyncFencedLock, inspect: Any) -> None:
+        self.sync = lock
+        self.redis = inspect
+        self._threads = ThreadPoolExecutor(max_workers=48, thread_name_prefix="sync-lock")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sync, name)
+
+    async def _in_thread(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._threads, functools.partial(call, *args, **kwargs))
+
+    async def acquire(self, *resources: str, timeout: float | None = None,
+                      floor: int | None = None) -> Lease | None:
+        return await self._in_thread(self.sync.acquire, *resources, timeout=timeout, floor=floor)
+
+    async def release(self, lease: Lease) -> bool:
+        return await self._in_thread(self.sync.release, lease)
+
+    async def extend(self, lease: Lease) -> bool:
+        return await self._in_thread(self.sync.extend, lease)
+
+    async def holder(self, resource: str) -> int | None:
+        return await self._in_thread(self.sync.holder, resource)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, *resources: str, **options: Any) -> AsyncIterator[Lease]:
+        block = self.sync.hold(*resources, **options)
+        lease = await self._in_thread(block.__enter__)
+        try:
+            yield lease
+        except BaseException as exc:
+            if not await self._in_thread(block.__exit__, type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            await self._in_thread(block.__exit__, None, None, None)
+
+    async def close(self) -> None:
+        self.sync.close()
+        self._threads.shutdown(wait=True)
+
+
+class FakeClock:
+    """The lock's clock seam: time moves when the test says, and `step` seconds at each
+    read (so a deadline arrives after a known number of tries, however fast the machine)."""
+
+    def __init__(self, step: float = 0.0) -> None:
+        self.now = 1000.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def queued(lock: Any, resource: str, count: int = 1) -> None:
+    """Returns once `count` waiters are in line for `resource` (bounded)."""
+    queue = KeySpace.of(lock.prefix, (resource,)).queue(resource)
+    for _ in range(1000):
+        if await lock.redis.zcard(queue) >= count:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"fewer than {count} waiters queued for {resource}")
+
+
+async def wait_for_a_release(lock: Any, resource: str) -> tuple[Lease, Lease, int]:
+    """A holder, and a waiter that gets `resource` when the holder releases it: the holder's
+    lease, the waiter's, and how many script and BLPOP calls Redis saw meanwhile."""
+    warm = await lock.acquire("warm")  # Redis learns the scripts (a NOSCRIPT is a call too)
+    assert warm is not None and await lock.release(warm)
+    holder = await lock.acquire(resource)
+    assert holder is not None
+    before = await command_calls(lock.redis, "evalsha", "eval", "blpop")
+
+    async def release_later() -> None:
+        await queued(lock, resource)
+        await lock.release(holder)
+
+    releaser = asyncio.create_task(release_later())
+    lease = await lock.acquire(resource, timeout=20)
+    await releaser
+    assert lease is not None
+    return holder, lease, await command_calls(lock.redis, "evalsha", "eval", "blpop") - before
 
 
 async def command_calls(client: Any, *commands: str) -> int:
@@ -40,4 +159,4 @@ async def keys(client: Any, pattern: str) -> set[str]:
         found = await client.keys(pattern, target_nodes=RedisCluster.ALL_NODES)
     else:
         found = await client.keys(pattern)
-    return {key.decode() for key in found}
+    return {key.decode() if isinstance(key, bytes) else key for key in found}

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
-from tornado.ioloop import IOLoop
 
 from devstack import RedisCluster
 from fencing import FencedLock
 from fencing.keys import hash_tag
+from tests.fencing.backends import CLUSTER, wait_for_a_release
+from tests.fencing.conftest import LockFactory
 
 
 @pytest.fixture
@@ -27,14 +27,14 @@ def cluster(redis_cluster: RedisCluster) -> RedisCluster:
 
 
 @pytest.fixture
-def cluster_lock(io_loop: IOLoop, cluster: RedisCluster,
-                 unique_name: str) -> Iterator[FencedLock]:
-    client: Any = AsyncRedisCluster.from_url(cluster.url, socket_timeout=2.0,
-                                             socket_connect_timeout=2.0)
-    lock = FencedLock(client, ttl_ms=3_000, prefix=unique_name)
-    yield lock
-    io_loop.run_sync(lock.close)
-    io_loop.run_sync(client.aclose)
+def lock_target(cluster: RedisCluster) -> str:
+    return CLUSTER + cluster.url  # these tests run on the cluster alone
+
+
+@pytest.fixture
+def cluster_lock(make_lock: LockFactory) -> FencedLock:
+    """The async lock on redis.asyncio's RedisCluster, or the sync one on redis.cluster's."""
+    return make_lock(ttl_ms=3_000)
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -90,29 +90,20 @@ async def test_contending_tasks_never_overlap_on_a_cluster(cluster_lock: FencedL
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_waiter_is_woken_by_the_release_on_a_cluster(cluster_lock: FencedLock) -> None:
-    holder = await cluster_lock.acquire("order:9")
-    assert holder is not None
-
-    async def release_later() -> None:
-        await asyncio.sleep(0.3)
-        await cluster_lock.release(holder)
-
-    releasing = asyncio.ensure_future(release_later())
-    started = asyncio.get_running_loop().time()
-    lease = await cluster_lock.acquire("order:9", timeout=5)
-    waited = asyncio.get_running_loop().time() - started
-    await releasing
-    assert lease is not None and lease.token > holder.token and waited < 0.3 + 0.25
+async def test_a_waiter_is_woken_by_the_release_on_a_cluster(make_lock: LockFactory) -> None:
+    lock = make_lock(ttl_ms=3_000, socket_timeout=30, max_poll=10)  # its own retry: 3 s away
+    holder, lease, calls = await wait_for_a_release(lock, "order:9")
+    assert lease.token > holder.token
+    assert calls == 3, f"{calls} calls: the waiter polled instead of being handed the lease"
 
 
 @pytest.mark.gen_test(timeout=30)
 async def test_kleppmanns_paused_holder_is_refused_on_a_cluster(
         cluster_lock: FencedLock) -> None:
-    store = {"highest": 0, "value": None}
+    store: dict[str, Any] = {"highest": 0, "value": None}
 
     def write(token: int, value: str) -> bool:  # a store that keeps the highest token
-        if token < store["highest"]:  # type: ignore[operator]
+        if token < store["highest"]:
             return False
         store.update(highest=token, value=value)
         return True

@@ -14,7 +14,7 @@ import pytest
 from fencing import FencedLock
 from fencing.keys import KeySpace
 from tests.fencing.backends import keys
-from tests.fencing.contender import run
+from tests.fencing.contender import run, run_sync
 
 SECONDS = 3.0
 
@@ -37,12 +37,18 @@ def check_holds(holds: list[dict[str, Any]]) -> dict[str, int]:
 @pytest.mark.slow
 @pytest.mark.gen_test(timeout=60)
 async def test_holds_never_overlap_and_tokens_grow_across_processes_and_tasks(
-        lock_target: str, unique_name: str, lock: FencedLock) -> None:
+        lock_target: str, unique_name: str, lock: FencedLock, flavor: str) -> None:
+    """Three processes of this flavor of lock, and this one with the other flavor: the
+    async and the sync lock exclude each other too."""
     processes = [subprocess.Popen([sys.executable, "-m", "tests.fencing.contender", lock_target,
-                                   unique_name, str(SECONDS), "4", str(seed)],
+                                   unique_name, str(SECONDS), "4", str(seed), flavor],
                                   stdout=subprocess.PIPE, text=True)
                  for seed in range(3)]
-    local = await run(lock_target, unique_name, SECONDS, 4, seed=99)
+    if flavor == "sync":
+        local = await run(lock_target, unique_name, SECONDS, 4, seed=99)
+    else:
+        local = await asyncio.get_running_loop().run_in_executor(
+            None, run_sync, lock_target, unique_name, SECONDS, 4, 99)
     holds = list(local)
     for process in processes:
         out, _ = await asyncio.get_running_loop().run_in_executor(None, process.communicate,

@@ -9,6 +9,7 @@ from redis.crc import key_slot
 
 from fencing import FencedLock, LockBusy
 from fencing.keys import KeySpace
+from tests.fencing.backends import FakeClock
 from tests.fencing.conftest import LockFactory
 
 
@@ -88,14 +89,17 @@ async def test_release_is_idempotent_and_ends_the_lease(lock: FencedLock) -> Non
 
 @pytest.mark.gen_test
 async def test_extend_renews_the_lease_to_its_full_ttl(make_lock: LockFactory) -> None:
-    lock = make_lock(ttl_ms=300)
+    clock = FakeClock()  # the lease's deadline, measured on the lock's clock seam
+    lock = make_lock(ttl_ms=600, clock=clock)
     lease = await lock.acquire("a")
-    assert lease is not None
+    assert lease is not None and lease.remaining() == pytest.approx(0.6)
     for _ in range(4):
-        await asyncio.sleep(0.15)
+        await asyncio.sleep(0.2)  # Redis's clock: 0.8 s in all, past the ttl
+        clock.advance(0.2)
+        assert lease.remaining() == pytest.approx(0.4)
         assert await lock.extend(lease)
+        assert lease.remaining() == pytest.approx(0.6)  # the full ttl again, from the call
     assert await lock.holder("a") == lease.token
-    assert lease.remaining() > 0.2
 
 
 @pytest.mark.gen_test
@@ -110,9 +114,9 @@ async def test_hold_releases_on_exit_even_when_the_block_raises(lock: FencedLock
 
 @pytest.mark.gen_test
 async def test_keep_alive_holds_past_the_ttl_and_stops_on_exit(make_lock: LockFactory) -> None:
-    lock = make_lock(ttl_ms=200)
+    lock = make_lock(ttl_ms=450)  # renewed every 150 ms
     async with lock.hold("a", keep_alive=True) as lease:
-        await asyncio.sleep(0.7)
+        await asyncio.sleep(1.0)
         assert lease.held
         assert await lock.holder("a") == lease.token
     assert await lock.holder("a") is None

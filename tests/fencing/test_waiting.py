@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
 from fencing import FencedLock
 from fencing.keys import KeySpace
-from tests.fencing.backends import command_calls
+from tests.fencing.backends import FakeClock, command_calls, queued, wait_for_a_release
+from tests.fencing.conftest import LockFactory
 
 
-@pytest.mark.gen_test(timeout=20)
-async def test_a_waiter_is_woken_by_the_release_not_by_polling(lock: FencedLock) -> None:
-    holder = await lock.acquire("order:1")
-    assert holder is not None
-
-    async def release_later() -> None:
-        await asyncio.sleep(0.3)
-        await lock.release(holder)
-
-    releaser = asyncio.create_task(release_later())
-    started = time.monotonic()
-    lease = await lock.acquire("order:1", timeout=5)
-    waited = time.monotonic() - started
-    await releaser
-    assert lease is not None and lease.token > holder.token
-    assert waited < 0.3 + lock.max_poll / 2  # woken, not left to its back-off
+@pytest.mark.gen_test(timeout=30)
+async def test_a_waiter_is_woken_by_the_release_not_by_polling(make_lock: LockFactory) -> None:
+    # The waiter's own retry would come after 5 s at the earliest (when the holder's lease
+    # ends): it has one try, one BLPOP, and the release hands it the lease meanwhile.
+    lock = make_lock(socket_timeout=30, max_poll=10)
+    holder, lease, calls = await wait_for_a_release(lock, "order:1")
+    assert lease.token > holder.token
+    assert calls == 3, f"{calls} calls: the waiter polled instead of being handed the lease"
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -69,7 +61,7 @@ async def test_waiters_are_served_in_the_order_they_came(lock: FencedLock) -> No
     tasks = []
     for number in range(6):
         tasks.append(asyncio.create_task(wait_then_hold(number)))
-        await asyncio.sleep(0.05)  # each is in line before the next comes
+        await queued(lock, "hot", number + 1)  # each is in line before the next comes
     await lock.release(holder)
     await asyncio.gather(*tasks)
     assert order == list(range(6))
@@ -127,16 +119,17 @@ async def test_waiters_for_overlapping_sets_make_progress_without_deadlock(
     assert done == len(sets) * 2 * 15
 
 
+@pytest.mark.async_only
 @pytest.mark.gen_test(timeout=20)
 async def test_a_cancelled_waiter_leaves_the_line(lock: FencedLock) -> None:
     holder = await lock.acquire("hot")
     assert holder is not None
     waiter = asyncio.create_task(lock.acquire("hot", timeout=10))
-    await asyncio.sleep(0.1)
+    await queued(lock, "hot")
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
-    await asyncio.sleep(0.1)  # its clean-up runs in the background
+    await lock.close()  # its clean-up runs in the background: wait for it
     assert await lock.release(holder)
     assert await lock.acquire("hot") is not None  # nobody ahead in line any more
     space = KeySpace.of(lock.prefix, ("hot",))
@@ -144,9 +137,12 @@ async def test_a_cancelled_waiter_leaves_the_line(lock: FencedLock) -> None:
 
 
 @pytest.mark.gen_test(timeout=20)
-async def test_a_waiter_that_gives_up_leaves_the_line(lock: FencedLock) -> None:
+async def test_a_waiter_that_gives_up_leaves_the_line(make_lock: LockFactory) -> None:
+    lock = make_lock(clock=FakeClock(step=0.1))  # its deadline comes after a few tries
     holder = await lock.acquire("hot")
     assert holder is not None
     assert await lock.acquire("hot", timeout=0.2) is None
+    space = KeySpace.of(lock.prefix, ("hot",))
+    assert await lock.redis.exists(space.queue("hot"), space.waiters, space.wants) == 0
     assert await lock.release(holder)
     assert await lock.acquire("hot") is not None

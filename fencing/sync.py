@@ -1,0 +1,225 @@
+"""`FencedLock` for blocking code: the same lock on a `redis.Redis` or sync `RedisCluster`.
+
+::
+
+    from fencing.sync import FencedLock
+
+    lock = FencedLock(redis.Redis(...), ttl_ms=10_000)
+    lease = lock.acquire("a", "b", timeout=2.0)     # Lease or None
+    with lock.hold("a", timeout=2.0, keep_alive=True) as lease:   # LockBusy if not acquired
+        ...          # keep_alive renews from a thread bound to this block; stops on exit
+
+Same methods, semantics, keys and scripts as `fencing.FencedLock`: a lease
+taken by one excludes the other, and tokens keep growing across both. Waiting
+blocks on the waiter's wake list (BLPOP), never polls at full speed.
+
+How the twins stay one lock: both are thin I/O layers over `fencing.core`
+(sans-I/O: the acquire loop is a generator that yields each Redis call and
+receives its answer; the retry rule and every result's meaning live there)
+and run the scripts of `fencing.scripts` on the keys of `fencing.keys`. This
+module only sends calls and sleeps. Code generated from the async module by
+textual substitution (httpcore's unasync) was the other choice; it was not
+taken because the layers differ beyond `async`/`await`: here clean-up runs
+inline, also under KeyboardInterrupt, and renewal is a thread, where the
+async lock uses background tasks and checks for dropped cancellations.
+
+Safe under KeyboardInterrupt (or any exception) in the middle of an acquire
+or a release: whatever the interrupted call may have taken, a lease handed to
+the waiter included, is released before the exception goes on. The lock is
+safe to share between threads (redis-py's client is); a `Lease` belongs to
+the thread that acts on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from typing import Any, Callable, Generator, Iterator, TypeVar
+
+from redis.exceptions import NoScriptError, RedisError
+
+from fencing.core import ACQUIRE, RETRYABLE, LockBase, Step, lock_error, token_of
+from fencing.errors import LeaseLost, LockBusy, LockError, LockUnavailable
+from fencing.keys import LeaseKeys
+from fencing.lease import Lease
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+__all__ = ["FencedLock", "Lease", "LeaseLost", "LockBusy", "LockError", "LockUnavailable"]
+
+
+class FencedLock(LockBase):
+    """Leases on sets of resources, each with a fencing token, in one Redis; blocking.
+
+    `redis` is a `redis.Redis` or `redis.cluster.RedisCluster`. Each call is
+    bounded by the client's `socket_timeout` (create the client with one, and
+    with `socket_connect_timeout`); waiting blocks on BLPOP for at most half
+    of it. Calls that may not have reached Redis are retried within
+    `op_timeout` (else the socket timeout, else 5 s) unless the client retries
+    by itself; see `fencing.core`. Arguments as for `fencing.FencedLock`.
+    """
+
+    def __init__(self, redis: Any, ttl_ms: int = 10_000, *, prefix: str = "fencing",
+                 clock: Callable[[], float] = time.monotonic, max_poll: float = 0.5,
+                 op_timeout: float | None = None) -> None:
+        super().__init__(redis, ttl_ms, prefix, clock, max_poll, op_timeout)
+
+    def acquire(self, *resources: str, timeout: float | None = None,
+                floor: int | None = None) -> Lease | None:
+        """Take every resource, or none; return the `Lease`, or None if not taken.
+
+        As `fencing.FencedLock.acquire`. Interrupted (KeyboardInterrupt) or
+        failed, it releases whatever it may have taken before raising.
+        """
+        keys = self._core.check_acquire(resources, timeout, floor)
+        lease_id = self._core.new_lease_id()
+        try:
+            lease = self._run(self._core.acquiring(keys, lease_id, timeout, floor or 0))
+        except BaseException:
+            self._clean_up(keys, lease_id)
+            raise
+        return self._core.acquired(lease, keys)
+
+    def release(self, lease: Lease) -> bool:
+        """Delete the lease's locks if it still holds every one; True if it did.
+
+        Never deletes a lock another holder owns; may be repeated. Interrupted,
+        it still releases (by lease id) before raising.
+        """
+        lease.mark_released()
+        keys = LeaseKeys.of(self.prefix, lease.resources)
+        try:
+            done = self._call(lambda: self._script(self._release, keys.acquire, (lease.lease_id,)))
+        except BaseException as exc:
+            if not isinstance(exc, LockError):  # interrupted: the script may not have run
+                self._clean_up(keys, lease.lease_id)
+            raise
+        return self._core.released(lease, done)
+
+    def extend(self, lease: Lease) -> bool:
+        """Renew the lease to a full `ttl_ms`; False (and `lease.lost`) if it was lost."""
+        if lease.lost:
+            return False
+        started = self.clock()
+        locks = LeaseKeys.of(self.prefix, lease.resources).locks
+        done = self._call(lambda: self._script(self._extend, locks, (lease.lease_id, self.ttl_ms)))
+        return self._core.extended(lease, done, started)
+
+    def holder(self, resource: str) -> int | None:
+        """The token of the lease holding `resource` now, or None if nobody holds it."""
+        key = self._core.keys((resource,)).locks[0]
+        return token_of(self._call(lambda: self.redis.get(key)))
+
+    @contextlib.contextmanager
+    def hold(self, *resources: str, timeout: float | None = None, floor: int | None = None,
+             keep_alive: bool = False, max_hold: float | None = None) -> Iterator[Lease]:
+        """`with lock.hold(...) as lease:` acquire, act, release.
+
+        Raises `LockBusy` if not acquired within `timeout`. With
+        `keep_alive=True` a thread bound to this block renews the lease every
+        third of its ttl, for at most `max_hold` seconds if given; when a
+        renewal finds the lease lost it sets `lease.lost` (see
+        `Lease.ensure_held`, `Lease.wait_lost_blocking`). The thread stops when
+        the block exits, before the release. A release that fails because
+        Redis is down is logged, not raised: the lease then ends by its ttl.
+        """
+        lease = self.acquire(*resources, timeout=timeout, floor=floor)
+        if lease is None:
+            raise LockBusy(tuple(resources), timeout)
+        stop = threading.Event()
+        renewer = None
+        if keep_alive:
+            renewer = threading.Thread(target=self._keep_alive, args=(lease, max_hold, stop),
+                                       name=f"fencing-keep-alive-{lease.token}", daemon=True)
+            renewer.start()
+        try:
+            yield lease
+        finally:
+            if renewer is not None:
+                stop.set()
+                renewer.join()
+            try:
+                self.release(lease)
+            except LockError as exc:
+                self._core.release_failed(lease, exc)
+
+    def close(self) -> None:
+        """Nothing to wait for (clean-ups run inline); kept for the async lock's API. The
+        lock does not own the client and leaves it open."""
+
+    # -- private: Redis calls ----------------------------------------------------------
+
+    def _run(self, steps: Generator[Step, Any, Lease | None]) -> Lease | None:
+        """Drive `LockCore.acquiring`: make each call it yields, send it the answer."""
+        step: Step = next(steps)
+        while True:
+            kind, keys, args = step
+            if kind is ACQUIRE:
+                result = self._call(lambda: self._script(self._acquire, keys, args))
+            else:
+                result = self._call(lambda: self.redis.blpop([keys], timeout=args))
+            try:
+                step = steps.send(result)
+            except StopIteration as done:
+                lease: Lease | None = done.value
+                return lease
+
+    def _script(self, script: Any, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        """EVALSHA, and the source once if Redis does not know the script (it restarted).
+
+        What redis-py's Script object does, without the wrapper's cost on every call."""
+        try:
+            return self.redis.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            script.sha = self.redis.script_load(script.script)
+            return self.redis.evalsha(script.sha, len(keys), *keys, *args)
+
+    def _clean_up(self, keys: LeaseKeys, lease_id: str) -> None:
+        """After an interrupted or failed acquire: release what it may have taken (a lease
+        handed to it included), leave the queues. A lease id is never reused."""
+        with contextlib.suppress(LockError):
+            self._call(lambda: self._script(self._leave, keys.acquire, (lease_id,)))
+
+    def _keep_alive(self, lease: Lease, max_hold: float | None, stop: threading.Event) -> None:
+        core = self._core
+        give_up_at = core.give_up_at(max_hold)
+        while not stop.wait(core.renew_every):
+            if not core.renewal_due(lease, give_up_at):
+                return
+            try:
+                if not self.extend(lease):
+                    return
+            except LockUnavailable as exc:
+                if core.renewal_failed(lease, exc):
+                    return
+
+    def _call(self, make: Callable[[], T]) -> T:
+        """One Redis call, retried if it may not have run, its failures mapped to `LockError`s."""
+        started = self.clock()
+        try:
+            try:
+                return make()
+            except RETRYABLE as exc:
+                return self._retry(make, started, exc)
+        except (RedisError, *RETRYABLE) as exc:
+            raise lock_error(exc) from exc
+
+    def _retry(self, make: Callable[[], T], started: float, error: BaseException) -> T:
+        for delay in self._core.retries(started, error):
+            self._pause_before_retry(delay)
+            try:
+                return make()
+            except RETRYABLE as exc:
+                error = exc
+        raise error
+
+    def _pause_before_retry(self, delay: float) -> None:
+        pool = self._idle_connections()
+        if pool is not None:
+            pool.disconnect(inuse_connections=False)
+        if delay:
+            time.sleep(delay)
