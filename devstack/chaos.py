@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable
 
-from devstack import scenarios
+from devstack import injectors, scenarios
 from devstack.clock import FakeClock
 from devstack.deployment import Deployment
 from devstack.history import History
@@ -156,9 +156,7 @@ Injector = Callable[[Stage, random.Random, History], Awaitable[None]]
 async def freeze_instance(stage: Stage, rng: random.Random, history: History) -> None:
     victim = rng.choice(stage.orders[1:])  # orders-0 stays up for the checker
     started = history.now()
-    victim.pause()
-    await asyncio.sleep(2 * TTL_MS / 1000)
-    victim.resume()
+    await injectors.freeze(victim, 2 * TTL_MS / 1000)
     history.fault("freeze", stage.names[victim.url], started,
                   f"SIGSTOP for {2 * TTL_MS} ms (twice the lease), then SIGCONT")
 
@@ -166,15 +164,13 @@ async def freeze_instance(stage: Stage, rng: random.Random, history: History) ->
 async def kill_instance(stage: Stage, rng: random.Random, history: History) -> None:
     victim = rng.choice(stage.orders[1:])
     started = history.now()
-    victim.kill()
-    await asyncio.get_running_loop().run_in_executor(None, victim.start)
+    await injectors.kill_and_restart(victim)
     history.fault("kill", stage.names[victim.url], started, "SIGKILL, then started again")
 
 
 async def restart_redis_empty(stage: Stage, rng: random.Random, history: History) -> None:
     started = history.now()
-    stage.redis.kill()
-    await asyncio.get_running_loop().run_in_executor(None, stage.redis.start)
+    await injectors.kill_and_restart(stage.redis)
     history.fault("redis restart", "redis", started,
                   "SIGKILL, started again empty: the lock keys and the token counter are gone")
 
@@ -182,11 +178,8 @@ async def restart_redis_empty(stage: Stage, rng: random.Random, history: History
 async def cut_off_instance(stage: Stage, rng: random.Random, history: History) -> None:
     victim = rng.choice(sorted(stage.links))
     toward = rng.choice(sorted(stage.links[victim]))
-    link = stage.links[victim][toward]
     started = history.now()
-    link.cut()
-    await asyncio.sleep(2 * TTL_MS / 1000)
-    link.heal()
+    await injectors.cut_off(stage.links[victim][toward], 2 * TTL_MS / 1000)
     history.fault("partition", victim, started,
                   f"its link to {toward} blackholed for {2 * TTL_MS} ms (twice the lease): "
                   "what it sent meanwhile arrives at the heal")
@@ -194,7 +187,7 @@ async def cut_off_instance(stage: Stage, rng: random.Random, history: History) -
 
 async def jump_redis_clock(stage: Stage, rng: random.Random, history: History) -> None:
     started = history.now()
-    stage.clock.jump(2 * TTL_MS / 1000)
+    injectors.jump_clock(stage.clock, 2 * TTL_MS / 1000)
     history.fault("clock jump", "redis", started,
                   f"Redis's wall clock jumped {2 * TTL_MS} ms forward: every lease it held "
                   "expired at once, early")

@@ -14,7 +14,7 @@ from typing import Callable
 import pytest
 from tornado.ioloop import IOLoop
 
-from devstack import RedisServer
+from devstack import RedisServer, injectors
 from devstack.workload import Workload, check, create_orders, request
 from tests.e2e.cluster import Cluster
 
@@ -39,13 +39,11 @@ async def test_orders_instances_killed_at_random_moments_under_load(
 
         async def killer() -> None:
             nonlocal kills
-            loop = IOLoop.current()
             for _ in range(4):
                 await asyncio.sleep(rng.uniform(0.5, 1.5))
                 victim = rng.choice(cluster.orders[1:])  # orders-0 stays up for the checker
-                victim.kill()
                 kills += 1
-                await loop.run_in_executor(None, victim.start)
+                await injectors.kill_and_restart(victim)
 
         await asyncio.gather(workload.run(), killer())
         print(kills, "kills;", dict(workload.statuses))
