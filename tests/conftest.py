@@ -8,22 +8,16 @@ database names from `unique_name`. A test that kills or restarts a server asks
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from typing import Awaitable, Callable, Iterator
 
 import pytest
 from tornado.ioloop import IOLoop
 
-from devstack import MongoServer, RedisServer
+from devstack import MongoServer
 from servicekit.settings import Settings
 from tests.stack import Stack
 
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    log = tmp_path_factory.mktemp("redis") / "redis.log"
-    with RedisServer(log_path=str(log)) as server:
-        yield server
+pytest_plugins = ["tests.redis_fixtures"]
 
 
 @pytest.fixture(scope="session")
@@ -34,35 +28,8 @@ def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServ
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
-    return redis_server.url
-
-
-@pytest.fixture
 def mongo_url(mongo_server: MongoServer) -> str:
     return mongo_server.url
-
-
-@pytest.fixture
-def unique_name() -> str:
-    """A fresh name for key prefixes and database names."""
-    return f"t{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def make_redis_server(tmp_path: object) -> Iterator[Callable[[], RedisServer]]:
-    """Start a redis-server of the test's own, to kill or restart; stopped at teardown."""
-    started: list[RedisServer] = []
-
-    def make() -> RedisServer:
-        server = RedisServer()
-        server.start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.stop()
 
 
 @pytest.fixture
