@@ -125,7 +125,7 @@ class LockCore:
                 live = -1 if queued else 0
             queued = queued or live > 0  # set before the call: its answer may be lost
             result = int((yield (ACQUIRE, keys.acquire, (self.ttl_ms, floor, lease_id, live))))
-            if result > 0 or live <= 0:
+            if scripts.acquired_token(result) is not None or live <= 0:
                 return self.lease(result, keys, lease_id, started)
             pause = min(self.max_poll, deadline - clock())
             expires_in = scripts.busy_expires_in(result)
@@ -141,9 +141,10 @@ class LockCore:
 
     def lease(self, result: int, keys: LeaseKeys, lease_id: str, started: float) -> Lease | None:
         """The Lease an ACQUIRE's answer means, measured from before the call was sent."""
-        if result <= 0:
+        token = scripts.acquired_token(result)
+        if token is None:
             return None
-        return Lease(result, keys.resources, started + self.ttl, lease_id, self.clock)
+        return Lease(token, keys.resources, started + self.ttl, lease_id, self.clock)
 
     def acquired(self, lease: Lease | None, keys: LeaseKeys) -> Lease | None:
         if lease is None:

@@ -15,6 +15,7 @@ from tornado.ioloop import IOLoop
 
 from devstack import MongoServer
 from servicekit.settings import Settings
+from tests.servers import own_servers
 from tests.stack import Stack
 
 pytest_plugins = ["tests.redis_fixtures"]
@@ -36,18 +37,11 @@ def mongo_url(mongo_server: MongoServer) -> str:
 def make_mongo_server(
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], MongoServer]]:
     """Start a SecantusDB of the test's own, to kill or restart; stopped at teardown."""
-    started: list[MongoServer] = []
-
-    def make() -> MongoServer:
+    def build() -> MongoServer:
         data = tmp_path_factory.mktemp("mongo-own")
-        server = MongoServer(str(data / "data"), log_path=str(data / "mongo.log"))
-        server.start()
-        started.append(server)
-        return server
+        return MongoServer(str(data / "data"), log_path=str(data / "mongo.log"))
 
-    yield make
-    for server in started:
-        server.stop()
+    yield from own_servers(build)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 import pytest
 
 from devstack.redis_server import RedisServer
+from tests.servers import own_servers
 
 
 @pytest.fixture(scope="session")
@@ -35,16 +36,6 @@ def unique_name() -> str:
 
 
 @pytest.fixture
-def make_redis_server(tmp_path: object) -> Iterator[Callable[[], RedisServer]]:
+def make_redis_server() -> Iterator[Callable[[], RedisServer]]:
     """Start a redis-server of the test's own, to kill or restart; stopped at teardown."""
-    started: list[RedisServer] = []
-
-    def make() -> RedisServer:
-        server = RedisServer()
-        server.start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.stop()
+    yield from own_servers(RedisServer)

@@ -18,7 +18,6 @@ so the interleaving is the same on every run::
 from __future__ import annotations
 
 import asyncio
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,19 +26,12 @@ import redis.asyncio as aredis
 
 from devstack import RedisServer
 from devstack.clock import FakeClock
-from tests.e2e.cluster import Cluster
+from tests.e2e.cluster import Cluster, wait_until
 from tests.stack import call
 
 A_TIME, B_TIME = "2030-01-01T00:00:00Z", "2030-01-01T00:00:01Z"
 LEASE = {"LOCK_TTL_MS": "10000", "REPAIR_INTERVAL_MS": "300"}
 STOP_A = {"DLOCK_TEST_MODE": "1", "DLOCK_FAULTS": "after_invoice_write=stop"}
-
-
-async def wait_until(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        await asyncio.sleep(0.05)
 
 
 async def race_across_a_jump(cluster: Cluster, redis: aredis.Redis, clock: FakeClock,

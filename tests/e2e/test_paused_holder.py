@@ -32,7 +32,7 @@ import redis.asyncio as aredis
 from tornado.ioloop import IOLoop
 
 from devstack import ServiceProcess
-from tests.e2e.cluster import Cluster
+from tests.e2e.cluster import Cluster, wait_until
 from tests.stack import ITEM, call
 
 A_TIME, B_TIME = "2030-01-01T00:00:00Z", "2030-01-01T00:00:01Z"
@@ -53,13 +53,6 @@ def serving(running: Cluster, io_loop: IOLoop) -> Iterator[Cluster]:
     yield running
     running.stop()
     io_loop.run_sync(running.close_clients)
-
-
-async def wait_until(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.slow
