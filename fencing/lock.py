@@ -142,7 +142,7 @@ class FencedLock(LockBase):
         lease = await self.acquire(*resources, timeout=timeout, floor=floor)
         if lease is None:
             raise LockBusy(tuple(resources), timeout)
-        renewer = asyncio.create_task(self._keep_alive(lease, max_hold)) if keep_alive else None
+        renewer = asyncio.create_task(self.keep_alive(lease, max_hold)) if keep_alive else None
         try:
             yield lease
         finally:
@@ -206,15 +206,24 @@ class FencedLock(LockBase):
         self._cleanups.add(task)
         task.add_done_callback(self._cleanups.discard)
 
-    async def _keep_alive(self, lease: Lease, max_hold: float | None) -> None:
+    async def keep_alive(self, lease: Lease, max_hold: float | None = None, *,
+                         extend: Callable[[Lease], Awaitable[bool]] | None = None) -> None:
+        """The renewals of `hold(keep_alive=True)`, for a caller that runs them itself.
+
+        Renews the lease every third of its ttl until a renewal finds it lost
+        (`lease.lost` is set), `max_hold` seconds have passed, or the task is
+        cancelled. `extend` (default: this lock's) lets a wrapper observe each
+        renewal; it must renew as `FencedLock.extend` does.
+        """
         core = self._core
+        renew = extend or self.extend
         give_up_at = core.give_up_at(max_hold)
         while True:
             await asyncio.sleep(core.renew_every)
             if not core.renewal_due(lease, give_up_at):
                 return
             try:
-                if not await self.extend(lease):
+                if not await renew(lease):
                     return
             except LockUnavailable as exc:
                 if core.renewal_failed(lease, exc):

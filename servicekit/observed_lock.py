@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator
 
 from opentelemetry import trace
 
-from fencing import FencedLock, Lease, LockBusy, LockError, LockUnavailable
+from fencing import FencedLock, Lease, LockBusy, LockError
 from servicekit.metrics import Metrics
 
 log = logging.getLogger("servicekit.lock")
@@ -87,10 +87,11 @@ class ObservedLock:
 
         Raises `LockBusy` if the resources were not taken (within `timeout`), a
         `LockError` if Redis failed during the acquire. While the block runs, the
-        lease is renewed as `FencedLock.hold(keep_alive=True)` renews it: every
-        third of its ttl, for at most `max_hold` seconds, stopped before the
-        release; a renewal that finds the lease gone sets `lease.lost`. The
-        renewals go through `extend` so that each one is counted and logged.
+        lease is renewed by `FencedLock.keep_alive`, the renewals of
+        `FencedLock.hold(keep_alive=True)`: every third of its ttl, for at most
+        `max_hold` seconds, stopped before the release; a renewal that finds the
+        lease gone sets `lease.lost`. They go through this lock's `extend`, so
+        that each one is counted and logged.
         The stores' token checks decide in any case.
 
         The block's outcome is the caller's answer. A release that fails (Redis
@@ -101,7 +102,7 @@ class ObservedLock:
         lease = await self.acquire(*resources, timeout=timeout, floor=floor)
         if lease is None:
             raise LockBusy(tuple(resources), timeout)
-        renewer = asyncio.create_task(self._keep_alive(lease, max_hold))
+        renewer = asyncio.create_task(self.lock.keep_alive(lease, max_hold, extend=self.extend))
         try:
             yield lease
         finally:
@@ -135,22 +136,6 @@ class ObservedLock:
 
     async def close(self) -> None:
         await self.lock.close()
-
-    async def _keep_alive(self, lease: Lease, max_hold: float | None) -> None:
-        give_up_at = None if max_hold is None else time.monotonic() + max_hold
-        while True:
-            await asyncio.sleep(self.ttl_ms / 3000)
-            if give_up_at is not None and time.monotonic() >= give_up_at:
-                log.warning("lease %s held past %ss: no longer renewed", lease.token, max_hold,
-                            extra={"event": "lease_not_renewed", "token": lease.token})
-                return
-            try:
-                if not await self.extend(lease):
-                    return
-            except LockUnavailable:  # counted by extend; the next try may pass
-                if not lease.held:
-                    lease.mark_lost()
-                    return
 
     def _count(self, outcome: str, started: float, span: Any) -> float:
         waited = time.monotonic() - started
