@@ -30,7 +30,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Generator, TypeVar
 from redis.exceptions import NoScriptError, RedisError
 
 from fencing.core import ACQUIRE, RETRYABLE, LockBase, Step, lock_error, token_of
-from fencing.errors import LockBusy, LockError, LockUnavailable
+from fencing.errors import LockBusy, LockError
 from fencing.keys import LeaseKeys
 from fencing.lease import Lease
 
@@ -225,7 +225,7 @@ class FencedLock(LockBase):
             try:
                 if not await renew(lease):
                     return
-            except LockUnavailable as exc:
+            except Exception as exc:  # a renewal that failed for any reason: see renewal_failed
                 if core.renewal_failed(lease, exc):
                     return
 

@@ -193,7 +193,7 @@ class FencedLock(LockBase):
             try:
                 if not self.extend(lease):
                     return
-            except LockUnavailable as exc:
+            except Exception as exc:  # a renewal that failed for any reason: see renewal_failed
                 if core.renewal_failed(lease, exc):
                     return
 
