@@ -29,6 +29,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Generator, TypeVar
 
 from redis.exceptions import NoScriptError, RedisError
 
+from fencing.clients import ASYNCIO, check_client
 from fencing.core import ACQUIRE, RETRYABLE, LockBase, Step, lock_error, token_of
 from fencing.errors import LockBusy, LockError
 from fencing.keys import LeaseKeys
@@ -43,10 +44,12 @@ class FencedLock(LockBase):
     """Leases on sets of resources, each with a fencing token, in one Redis.
 
     `redis` is a `redis.asyncio.Redis` or `RedisCluster` (decoded responses
-    or not). Every call to Redis is bounded in time: by `op_timeout` seconds
-    if given, else by the client's `socket_timeout` (waiting blocks on BLPOP
-    for at most half of it), else by 5 seconds, retries included. A Redis that
-    is down or slow raises `LockUnavailable`, never hangs.
+    or not), or valkey-py's asyncio client; a blocking client raises TypeError
+    here (it belongs to `fencing.sync.FencedLock`). Every call to Redis is
+    bounded in time: by `op_timeout` seconds if given, else by the client's
+    `socket_timeout` (waiting blocks on BLPOP for at most half of it), else by
+    5 seconds, retries included. A Redis that is down or slow raises
+    `LockUnavailable`, never hangs.
 
     A call that may not have reached Redis, or whose answer was lost (a
     connection error, a timeout), is sent again a few times within that
@@ -64,6 +67,7 @@ class FencedLock(LockBase):
     def __init__(self, redis: Any, ttl_ms: int = 10_000, *, prefix: str = "fencing",
                  clock: Callable[[], float] = time.monotonic, max_poll: float = 0.5,
                  op_timeout: float | None = None) -> None:
+        check_client(redis, ASYNCIO)
         super().__init__(redis, ttl_ms, prefix, clock, max_poll, op_timeout)
         self._cleanups: set[asyncio.Task[None]] = set()
         self._set_up = False

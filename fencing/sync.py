@@ -40,6 +40,7 @@ from typing import Any, Callable, Generator, Generic, Iterator, TypeVar
 
 from redis.exceptions import NoScriptError, RedisError
 
+from fencing.clients import BLOCKING, check_client
 from fencing.core import ACQUIRE, RETRYABLE, LockBase, Step, lock_error, token_of
 from fencing.errors import LeaseLost, LockBusy, LockError, LockUnavailable
 from fencing.keys import LeaseKeys
@@ -55,7 +56,9 @@ __all__ = ["FencedLock", "Lease", "LeaseLost", "LockBusy", "LockError", "LockUna
 class FencedLock(LockBase):
     """Leases on sets of resources, each with a fencing token, in one Redis; blocking.
 
-    `redis` is a `redis.Redis` or `redis.cluster.RedisCluster`. Every call to
+    `redis` is a `redis.Redis` or `redis.cluster.RedisCluster`, or valkey-py's
+    blocking client; an asyncio client raises TypeError here (it belongs to
+    `fencing.FencedLock`). Every call to
     Redis is bounded in time, as in `fencing.FencedLock`: by `op_timeout`
     seconds if given, else by the client's `socket_timeout`, else by 5
     seconds. Give the client a `socket_timeout` (and a
@@ -71,6 +74,7 @@ class FencedLock(LockBase):
     def __init__(self, redis: Any, ttl_ms: int = 10_000, *, prefix: str = "fencing",
                  clock: Callable[[], float] = time.monotonic, max_poll: float = 0.5,
                  op_timeout: float | None = None) -> None:
+        check_client(redis, BLOCKING)
         super().__init__(redis, ttl_ms, prefix, clock, max_poll, op_timeout)
         socket_timeout = _socket_timeout(redis)
         # A call runs on a thread of its own only when the client's socket timeout does not
