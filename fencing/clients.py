@@ -1,4 +1,4 @@
-"""Which Redis client each lock takes, checked when the lock is made.
+"""What each lock checks of its client when made, and of its server at its first call.
 
 `fencing.FencedLock` runs on an asyncio client, `fencing.sync.FencedLock` on a
 blocking one: redis-py's or valkey-py's (a fork of redis-py with the same
@@ -12,6 +12,7 @@ refused at construction, before any call.
 from __future__ import annotations
 
 import inspect
+import logging
 from typing import Any
 
 ASYNCIO = "asyncio"
@@ -54,3 +55,30 @@ def check_client(redis: Any, wants: str) -> None:
     article = "an" if kind == ASYNCIO else "a"
     raise TypeError(f"{lock} takes {client}, got {got}, {article} {kind} client: "
                     f"use {other_lock} with it")
+
+
+# -- the server's eviction policy ----------------------------------------------------------
+
+log = logging.getLogger("fencing")
+
+
+def memory_info_args(redis: Any) -> dict[str, Any]:
+    """INFO's arguments: a cluster client asks every node (each has its own policy)."""
+    return {"section": "memory", **({"target_nodes": "all"} if hasattr(redis, "get_nodes")
+                                    else {})}
+
+
+def warn_about_eviction(info: Any) -> None:
+    """Logs a warning when INFO memory's answer (one node's, or a cluster's per node) shows a
+    `maxmemory-policy` other than `noeviction`: Redis may then evict the lock's keys when
+    memory runs out. A held lock evicted is a resource another holder takes while the first
+    still acts (the stores' fence refuses the first one's writes, but both act); a token
+    counter evicted makes tokens go back. With `noeviction` a full Redis refuses writes
+    instead (OOM, which the lock raises as `LockUnavailable`), and keeps what it holds."""
+    nodes = [info] if "maxmemory_policy" in info else [
+        node for node in info.values() if isinstance(node, dict)]
+    policies = sorted({str(node.get("maxmemory_policy")) for node in nodes} - {"noeviction"})
+    if policies:
+        log.warning("Redis's maxmemory-policy is %s: when memory runs out Redis may evict held "
+                    "locks and token counters; set maxmemory-policy to noeviction",
+                    " and ".join(policies))

@@ -29,7 +29,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Generator, TypeVar
 
 from redis.exceptions import NoScriptError, RedisError
 
-from fencing.clients import ASYNCIO, check_client
+from fencing.clients import ASYNCIO, check_client, memory_info_args, warn_about_eviction
 from fencing.core import ACQUIRE, RETRYABLE, LockBase, Step, lock_error, token_of
 from fencing.errors import LockBusy, LockError
 from fencing.keys import LeaseKeys
@@ -240,13 +240,27 @@ class FencedLock(LockBase):
         the first calls of many tasks at once, that discovery broke the
         connections of calls in flight ("Connection closed by server",
         tests/fencing with the cluster backend; cf. redis-py issue #3935).
+        And check, once, that Redis will not evict the lock's keys.
         """
         async with self._set_up_lock:
             if not self._set_up:
                 initialize = getattr(self.redis, "initialize", None)
                 if initialize is not None:
                     await initialize()
+                await self._check_eviction_policy()
                 self._set_up = True
+
+    async def _check_eviction_policy(self) -> None:
+        """Warn if Redis may evict the lock's keys (see `warn_about_eviction`). Redis
+        unreachable: the error goes on, and the next call checks again."""
+        try:
+            info = await self.redis.info(**memory_info_args(self.redis))
+        except RETRYABLE:
+            raise
+        except Exception as exc:  # INFO refused (ACL) or unknown (a proxy): nothing to tell
+            log.debug("could not read Redis's maxmemory-policy: %r", exc)
+            return
+        warn_about_eviction(info)
 
     async def _call(self, make: Callable[[], Awaitable[T]], extra: float = 0.0) -> T:
         """One Redis call, bounded in time, retried if it may not have run (see the

@@ -40,7 +40,7 @@ from typing import Any, Callable, Generator, Generic, Iterator, TypeVar
 
 from redis.exceptions import NoScriptError, RedisError
 
-from fencing.clients import BLOCKING, check_client
+from fencing.clients import BLOCKING, check_client, memory_info_args, warn_about_eviction
 from fencing.core import ACQUIRE, RETRYABLE, LockBase, Step, lock_error, token_of
 from fencing.errors import LeaseLost, LockBusy, LockError, LockUnavailable
 from fencing.keys import LeaseKeys
@@ -79,6 +79,8 @@ class FencedLock(LockBase):
         socket_timeout = _socket_timeout(redis)
         # A call runs on a thread of its own only when the client's socket timeout does not
         # bound it within op_timeout: that costs a thread per call.
+        self._checked_server = False
+        self._check_lock = threading.Lock()
         self._thread_timeout = None if socket_timeout and (
             self.op_timeout is None or socket_timeout <= self.op_timeout) else self.op_timeout
 
@@ -231,11 +233,30 @@ class FencedLock(LockBase):
         started = self.clock()
         try:
             try:
+                if not self._checked_server:
+                    self._check_server()
                 return self._once(make, self._thread_timeout, extra)
             except RETRYABLE as exc:
                 return self._retry(make, extra, started, exc)
         except (RedisError, *RETRYABLE) as exc:
             raise lock_error(exc) from exc
+
+    def _check_server(self) -> None:
+        """Warn, once, if Redis may evict the lock's keys (see `warn_about_eviction`). Redis
+        unreachable: the error goes on, and the next call checks again."""
+        with self._check_lock:
+            if self._checked_server:
+                return
+            try:
+                info = self._once(lambda: self.redis.info(**memory_info_args(self.redis)),
+                                  self._thread_timeout, 0.0)
+            except RETRYABLE:
+                raise
+            except Exception as exc:  # INFO refused (ACL) or unknown (a proxy)
+                log.debug("could not read Redis's maxmemory-policy: %r", exc)
+            else:
+                warn_about_eviction(info)
+            self._checked_server = True
 
     def _once(self, make: Callable[[], T], timeout: float | None, extra: float) -> T:
         """`make()`, on this thread if the client's socket timeout bounds it, else on a
