@@ -90,8 +90,8 @@ class FencedLock(LockBase):
         lease_id = self._core.new_lease_id()
         try:
             lease = await self._run(self._core.acquiring(keys, lease_id, timeout, floor or 0))
-        except BaseException:
-            self._clean_up_later(keys, lease_id)
+        except BaseException as exc:
+            await self._clean_up(keys, lease_id, wait=not isinstance(exc, LockError))
             raise
         return self._core.acquired(lease, keys)
 
@@ -110,7 +110,7 @@ class FencedLock(LockBase):
                 lambda: self._script(self._release, keys.acquire, (lease.lease_id,)))
         except asyncio.CancelledError:
             # The script may or may not have run; running it again is harmless.
-            self._clean_up_later(keys, lease.lease_id)
+            await self._clean_up(keys, lease.lease_id)
             raise
         return self._core.released(lease, done)
 
@@ -192,12 +192,29 @@ class FencedLock(LockBase):
             script.sha = await self.redis.script_load(script.script)
             return await self.redis.evalsha(script.sha, len(keys), *keys, *args)
 
-    def _clean_up_later(self, keys: LeaseKeys, lease_id: str) -> None:
+    async def _clean_up(self, keys: LeaseKeys, lease_id: str, wait: bool = True) -> None:
         """After a cancelled or failed acquire: release what it may have taken, leave the queues.
 
         The acquire script may have run even though its answer never arrived,
         and a release may have handed the lease to this waiter meanwhile. A
         lease id is never reused, so this deletes only what that call took.
+
+        A cancelled call waits for its clean-up (one round trip, within the
+        call's time bound) rather than leave it to a task of its own: a task
+        still pending when `asyncio.run` closes the loop is destroyed with the
+        LEAVE unsent ("Task was destroyed but it is pending"), while
+        `asyncio.run` waits for the cancelled call itself. Cancelled again
+        while it waits, the clean-up goes on in a task that `close()` waits
+        for. A call that failed (`wait=False`: Redis unreachable, most likely
+        for the LEAVE too) raises at once and leaves the clean-up to that task.
+
+        Sent after redis-py closed the connection of the call it cleans up
+        after, the LEAVE still travels on another connection: held back in the
+        network, that call could reach Redis after it and take the resources
+        for a lease id nobody holds. That breaks no guarantee: no holder acts
+        on that lease, it ends by its ttl, and its place in line by
+        `liveness_ms`. It only delays the next holder, as a client that died
+        holding the lease would.
         """
         async def clean_up() -> None:
             with contextlib.suppress(LockError):
@@ -209,6 +226,8 @@ class FencedLock(LockBase):
             return
         self._cleanups.add(task)
         task.add_done_callback(self._cleanups.discard)
+        if wait:
+            await asyncio.shield(task)
 
     async def keep_alive(self, lease: Lease, max_hold: float | None = None, *,
                          extend: Callable[[Lease], Awaitable[bool]] | None = None) -> None:
