@@ -259,18 +259,24 @@ class LockBase:
 # code's to fix and stay plain `LockError`: retrying them would not help.
 UNAVAILABLE_CODES = frozenset({"OOM", "NOREPLICAS", "READONLY", "MASTERDOWN", "LOADING", "BUSY",
                                "MISCONF", "TRYAGAIN", "CLUSTERDOWN"})
+# Refusals redis-py raises as connection errors (a wrong password, an ACL), which a retry
+# would not cure.
+REFUSED_CODES = frozenset({"NOPERM", "NOAUTH", "WRONGPASS"})
 # A server error's code: the reply's first word, or inside a script "... @user_script: 6: -OOM".
 _STRIPPED_CODES = {"ReadOnlyError": "READONLY", "OutOfMemoryError": "OOM",
-                   "NoPermissionError": "NOPERM"}
+                   "NoPermissionError": "NOPERM", "AuthenticationError": "NOAUTH",
+                   "AuthorizationError": "NOPERM"}
 _ERROR_CODE = re.compile(r"(?:^|: -)([A-Z]{2,})\b")
 
 
 def lock_error(exc: BaseException) -> LockError:
     """The `LockError` a failed Redis call raises: `LockUnavailable` if Redis could not be
-    reached, did not answer in time, or cannot take writes for now (`UNAVAILABLE_CODES`)."""
-    if isinstance(exc, RETRYABLE) or server_error_code(exc) in UNAVAILABLE_CODES:
+    reached, did not answer in time, or cannot take writes for now (`UNAVAILABLE_CODES`),
+    unless it refused the client's credentials or rights (`REFUSED_CODES`)."""
+    code = server_error_code(exc)
+    if code not in REFUSED_CODES and (isinstance(exc, RETRYABLE) or code in UNAVAILABLE_CODES):
         return LockUnavailable(f"Redis unavailable: {exc or type(exc).__name__}")
-    return LockError(f"Redis refused the lock operation: {exc}")
+    return LockError(f"Redis refused the lock operation: {exc or type(exc).__name__}")
 
 
 def server_error_code(exc: BaseException) -> str | None:
