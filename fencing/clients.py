@@ -11,9 +11,12 @@ refused at construction, before any call.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import logging
 from typing import Any
+
+from redis.exceptions import NoScriptError, RedisError
 
 ASYNCIO = "asyncio"
 BLOCKING = "blocking"
@@ -25,6 +28,21 @@ _WANTS = {
     BLOCKING: ("fencing.sync.FencedLock", "a blocking client (redis.Redis or "
                "redis.cluster.RedisCluster, or valkey's)", "fencing.FencedLock"),
 }
+
+
+def valkey_errors(*names: str) -> tuple[type[BaseException], ...]:
+    """valkey-py's exception classes of these names (it raises its own, named as redis-py's),
+    or none if it is not installed."""
+    try:
+        module = importlib.import_module("valkey.exceptions")
+    except ImportError:
+        return ()
+    return tuple(getattr(module, name) for name in names)
+
+
+# What a client raises for any failed call, and for a script Redis does not know.
+CLIENT_ERRORS: tuple[type[BaseException], ...] = (RedisError, *valkey_errors("ValkeyError"))
+NO_SCRIPT: tuple[type[BaseException], ...] = (NoScriptError, *valkey_errors("NoScriptError"))
 
 
 def client_kind(redis: Any) -> str | None:

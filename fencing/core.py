@@ -40,6 +40,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fencing import scripts
+from fencing.clients import valkey_errors
 from fencing.errors import LockError, LockUnavailable
 from fencing.keys import LeaseKeys
 from fencing.lease import Lease
@@ -48,8 +49,10 @@ log = logging.getLogger("fencing")
 
 # Errors after which a call may not have reached Redis, or its answer was lost
 # (BusyLoadingError, a restarted Redis still loading its data, is a ConnectionError).
-RETRYABLE = (RedisConnectionError, RedisTimeoutError, TimeoutError, OSError,
-             ClusterDownError, TryAgainError)
+RETRYABLE: tuple[type[BaseException], ...] = (
+    RedisConnectionError, RedisTimeoutError, TimeoutError, OSError, ClusterDownError,
+    TryAgainError,
+    *valkey_errors("ConnectionError", "TimeoutError", "ClusterDownError", "TryAgainError"))
 # The pauses before each retry: the first at once (a dead pooled connection
 # fails at once and a new one usually works), then back off.
 RETRY_DELAYS = (0.0, 0.05, 0.2)

@@ -27,9 +27,8 @@ import logging
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Generator, TypeVar
 
-from redis.exceptions import NoScriptError, RedisError
-
-from fencing.clients import ASYNCIO, check_client, memory_info_args, warn_about_eviction
+from fencing.clients import (
+    ASYNCIO, CLIENT_ERRORS, NO_SCRIPT, check_client, memory_info_args, warn_about_eviction)
 from fencing.core import ACQUIRE, RETRYABLE, LockBase, Step, lock_error, token_of
 from fencing.errors import LockBusy, LockError
 from fencing.keys import LeaseKeys
@@ -188,7 +187,7 @@ class FencedLock(LockBase):
         What redis-py's Script object does, without the wrapper's cost on every call."""
         try:
             return await self.redis.evalsha(script.sha, len(keys), *keys, *args)
-        except NoScriptError:
+        except NO_SCRIPT:
             script.sha = await self.redis.script_load(script.script)
             return await self.redis.evalsha(script.sha, len(keys), *keys, *args)
 
@@ -292,7 +291,7 @@ class FencedLock(LockBase):
                 result = await self._once(make, self.op_timeout, extra)
             except RETRYABLE as exc:
                 result = await self._retry(make, extra, started, exc)
-        except (RedisError, *RETRYABLE) as exc:
+        except (*CLIENT_ERRORS, *RETRYABLE) as exc:
             raise lock_error(exc) from exc
         if task is not None and task.cancelling() > cancels:
             # The call returned although the task was cancelled during it: before

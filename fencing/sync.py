@@ -38,9 +38,8 @@ import threading
 import time
 from typing import Any, Callable, Generator, Generic, Iterator, TypeVar
 
-from redis.exceptions import NoScriptError, RedisError
-
-from fencing.clients import BLOCKING, check_client, memory_info_args, warn_about_eviction
+from fencing.clients import (
+    BLOCKING, CLIENT_ERRORS, NO_SCRIPT, check_client, memory_info_args, warn_about_eviction)
 from fencing.core import ACQUIRE, RETRYABLE, LockBase, Step, lock_error, token_of
 from fencing.errors import LeaseLost, LockBusy, LockError, LockUnavailable
 from fencing.keys import LeaseKeys
@@ -190,7 +189,7 @@ class FencedLock(LockBase):
         What redis-py's Script object does, without the wrapper's cost on every call."""
         try:
             return self.redis.evalsha(script.sha, len(keys), *keys, *args)
-        except NoScriptError:
+        except NO_SCRIPT:
             script.sha = self.redis.script_load(script.script)
             return self.redis.evalsha(script.sha, len(keys), *keys, *args)
 
@@ -238,7 +237,7 @@ class FencedLock(LockBase):
                 return self._once(make, self._thread_timeout, extra)
             except RETRYABLE as exc:
                 return self._retry(make, extra, started, exc)
-        except (RedisError, *RETRYABLE) as exc:
+        except (*CLIENT_ERRORS, *RETRYABLE) as exc:
             raise lock_error(exc) from exc
 
     def _check_server(self) -> None:

@@ -6,6 +6,7 @@ with TypeError, and the key stays locked until its ttl: the first test shows tha
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 import fencing.lock
 from devstack import RedisCluster
-from fencing import FencedLock
+from fencing import FencedLock, LockUnavailable
 from fencing.sync import FencedLock as SyncFencedLock
 
 
@@ -88,3 +89,38 @@ def test_something_that_is_not_a_client_is_refused(not_a_client: Any) -> None:
     for lock in (FencedLock, SyncFencedLock):
         with pytest.raises(TypeError, match="not a Redis client"):
             lock(not_a_client)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_valkey_clients_run_both_locks(
+        redis_url: str, unique_name: str, make_redis_server: Any) -> None:
+    """valkey-py raises its own classes (NoScriptError, ConnectionError): the locks know them."""
+    valkey = pytest.importorskip("valkey")
+    import valkey.asyncio
+
+    blocking = valkey.Valkey.from_url(redis_url, socket_timeout=2.0)
+    asyncio_client = valkey.asyncio.Valkey.from_url(redis_url, socket_timeout=2.0)
+    try:
+        locks = (SyncFencedLock(blocking, prefix=unique_name),
+                 FencedLock(asyncio_client, prefix=unique_name))
+        for lock in locks:
+            blocking.script_flush()  # the first call meets NOSCRIPT
+            lease = await maybe_await(lock.acquire("doc"))
+            assert lease is not None and await maybe_await(lock.extend(lease))
+            assert await maybe_await(lock.holder("doc")) == lease.token
+            assert await maybe_await(lock.release(lease))
+        server = make_redis_server()
+        down = valkey.asyncio.Valkey.from_url(server.url, socket_timeout=1.0)
+        server.stop()
+        down_lock = FencedLock(down, prefix=unique_name)
+        with pytest.raises(LockUnavailable):
+            await down_lock.acquire("doc")
+        await down_lock.close()  # its clean-up, which fails too
+        await down.aclose()
+    finally:
+        blocking.close()
+        await asyncio_client.aclose()
+
+
+async def maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
