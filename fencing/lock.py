@@ -136,8 +136,9 @@ class FencedLock(LockBase):
 
         Raises `LockBusy` if not acquired within `timeout`. With
         `keep_alive=True` a task bound to this block renews the lease every
-        third of its ttl, for at most `max_hold` seconds if given; when a
-        renewal finds the lease lost it sets `lease.lost` (see
+        third of its ttl, for at most `max_hold` seconds if given. The lease
+        is `lost` once it can no longer be held: at its expiry if not renewed,
+        or when a renewal finds it gone or is refused (see
         `Lease.ensure_held`, `Lease.wait_lost`). Renewal stops when the block
         exits, before the release. A release that fails because Redis is down
         is logged, not raised: the lease then ends by its ttl.
@@ -233,9 +234,11 @@ class FencedLock(LockBase):
         """The renewals of `hold(keep_alive=True)`, for a caller that runs them itself.
 
         Renews the lease every third of its ttl until a renewal finds it lost
-        (`lease.lost` is set), `max_hold` seconds have passed, or the task is
-        cancelled. `extend` (default: this lock's) lets a wrapper observe each
-        renewal; it must renew as `FencedLock.extend` does.
+        or is refused (`lease.lost` is set), `max_hold` seconds have passed, or
+        the task is cancelled. A renewal that meets `LockUnavailable` is tried
+        again at the next turn while the lease has time left. `extend`
+        (default: this lock's) lets a wrapper observe each renewal; it must
+        renew as `FencedLock.extend` does.
         """
         core = self._core
         renew = extend or self.extend

@@ -136,8 +136,9 @@ class FencedLock(LockBase):
 
         Raises `LockBusy` if not acquired within `timeout`. With
         `keep_alive=True` a thread bound to this block renews the lease every
-        third of its ttl, for at most `max_hold` seconds if given; when a
-        renewal finds the lease lost it sets `lease.lost` (see
+        third of its ttl, for at most `max_hold` seconds if given. The lease
+        is `lost` once it can no longer be held: at its expiry if not renewed,
+        or when a renewal finds it gone or is refused (see
         `Lease.ensure_held`, `Lease.wait_lost_blocking`). The thread stops when
         the block exits, before the release. A release that fails because
         Redis is down is logged, not raised: the lease then ends by its ttl.
