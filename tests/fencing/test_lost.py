@@ -2,7 +2,8 @@
 whatever the reason: its time ran out (not renewed, or renewed no more after `max_hold`), a
 renewal found it taken over, or a renewal was refused (NOPERM, or READONLY and NOREPLICAS
 until the lease's time has run out). Each test runs on both locks; the ones that change the
-server's settings bring a redis-server of their own."""
+server's settings bring a redis-server of their own. Budget: about 25 s (renewals and
+expiries are waited for)."""
 
 from __future__ import annotations
 
