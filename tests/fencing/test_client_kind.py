@@ -1,8 +1,8 @@
 """Each lock refuses, when it is made, a client of the other kind, with a message saying
 which lock takes which client; redis-py's and valkey-py's clients, single or cluster.
 
-Without the check a blocking client given to the asyncio lock takes the lock, then fails
-with TypeError after Redis ran the lock's script: the first test shows that too.
+Without the check a blocking client given to the asyncio lock runs the lock's script in
+Redis, then fails with TypeError: the first test shows that too.
 Budget: about 4 s."""
 
 from __future__ import annotations
