@@ -44,7 +44,7 @@ from typing import Annotated, AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as aredis
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -134,14 +134,18 @@ Lock = Annotated[FencedLock, Depends(lock_of)]
 Engine = Annotated[AsyncEngine, Depends(engine_of)]
 Config = Annotated[Settings, Depends(settings_of)]
 
+router = APIRouter()
 
-async def create_document(engine: Engine) -> JSONResponse:
+
+@router.post("/documents", status_code=201)
+async def create_document(engine: Engine) -> dict[str, str]:
     doc_id = str(uuid.uuid4())
     async with engine.begin() as connection:
         await connection.execute(sa.insert(documents).values(id=doc_id, body=""))
-    return JSONResponse({"id": doc_id}, status_code=201)
+    return {"id": doc_id}
 
 
+@router.get("/documents/{doc_id}")
 async def get_document(doc_id: uuid.UUID, engine: Engine) -> dict[str, object]:
     async with engine.connect() as connection:
         row = (await connection.execute(
@@ -151,6 +155,7 @@ async def get_document(doc_id: uuid.UUID, engine: Engine) -> dict[str, object]:
     return {"id": row.id, "body": row.body, "fence": row.fence}
 
 
+@router.post("/documents/{doc_id}/lines")
 async def append_line(doc_id: uuid.UUID, change: NewLine, lock: Lock, engine: Engine,
                       settings: Config, write: Annotated[Writer, Depends(body_writer)]
                       ) -> dict[str, object]:
@@ -205,9 +210,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await engine.dispose()
 
     app = FastAPI(title="fencing recipe: FastAPI and SQLAlchemy", lifespan=lifespan)
-    app.post("/documents", status_code=201)(create_document)
-    app.get("/documents/{doc_id}")(get_document)
-    app.post("/documents/{doc_id}/lines")(append_line)
+    app.include_router(router)
     app.add_exception_handler(LockUnavailable, lock_unavailable)
     return app
 
