@@ -23,8 +23,8 @@ Run it by hand, from the repository root, with a redis-server on port 6379
 (the broker, the result backend and the lock)::
 
     pip install -e './fencing[sql]' 'celery[redis]'
-    celery -A examples.celery_lease.tasks worker --pool=solo -n a@%h   # terminal 1
-    celery -A examples.celery_lease.tasks worker --pool=solo -n b@%h   # terminal 2
+    celery -A examples.celery_lease.tasks worker --pool=solo -l INFO -n a@%h   # terminal 1
+    celery -A examples.celery_lease.tasks worker --pool=solo -l INFO -n b@%h   # terminal 2
     python -m examples.celery_lease.tasks monthly v1      # queues one rebuild, prints its id
     python -m examples.celery_lease.tasks monthly v2
 
