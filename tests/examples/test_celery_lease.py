@@ -129,7 +129,9 @@ def test_a_worker_frozen_past_its_lease_has_its_late_write_refused(rig: Rig) -> 
 
     assert b["written"] is True
     assert a["token"] < b["token"]
-    assert a["written"] is False
+    # Had a stored before the freeze (its render outran the test), b's write would come
+    # after it and a["written"] would be True: the timeline would not be the one above.
+    assert a["written"] is False, a
     assert body.endswith("version from b")
 
 
