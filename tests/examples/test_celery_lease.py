@@ -6,8 +6,10 @@ file. Worker a takes the report's lease and renders; the test freezes it
 (SIGSTOP) past its lease; worker b waits the lease out, renders and stores; the
 test resumes a, which finishes its render and writes late. The recipe's fenced
 write is refused and b's version stays; the control task, the same with a plain
-UPDATE, overwrites b's version with a's stale one (asserted every run).
-Budget: about 15 s (two worker start-ups, two 5 s scenarios).
+UPDATE, overwrites b's version with a's stale one (asserted every run). And
+unfrozen, renewal keeps a's lease through work longer than its ttl, so b waits;
+without renewal (the other control) the lease lapses under a's work.
+Budget: about 25 s (two worker start-ups, four scenarios of 3 to 5 s).
 """
 
 from __future__ import annotations
@@ -101,27 +103,67 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             engine.dispose()
 
 
-def late_write(rig: Rig, task: str) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """a renders, frozen past its lease; b rebuilds the report; a resumes and writes.
-    Returns a's result, b's, and the body the report ends with."""
+def new_report(rig: Rig) -> str:
     report_id = f"report-{uuid.uuid4().hex[:8]}"
     with rig.engine.begin() as connection:
         connection.execute(sa.insert(reports).values(id=report_id, body=""))
+    return report_id
 
-    a = rig.client.send_task(task, (report_id, "from a"), queue="a")
+
+def body_of(rig: Rig, report_id: str) -> str:
+    with rig.engine.connect() as connection:
+        body: str = connection.scalar(
+            sa.select(reports.c.body).where(reports.c.id == report_id))
+    return body
+
+
+def lease_taken(rig: Rig, report_id: str) -> int:
+    """Waits until someone holds the report's lease; its token."""
     deadline = time.monotonic() + RESULT_WAIT_S
-    while rig.lock.holder(f"report:{report_id}") is None:  # a has the lease, and renders
-        assert time.monotonic() < deadline, "worker a never took the lease"
+    while (token := rig.lock.holder(f"report:{report_id}")) is None:
+        assert time.monotonic() < deadline, "no worker took the lease"
         time.sleep(0.01)
+    return token
+
+
+def holder_during_long_work(rig: Rig, task: str) -> tuple[int, int | None]:
+    """a works 2 s on a 1 s lease while b waits for it: a's token, and who holds the
+    lease 1.3 s in."""
+    report_id = new_report(rig)
+    a = rig.client.send_task(task, (report_id, "from a"), queue="a")
+    token = lease_taken(rig, report_id)
+    b = rig.client.send_task(task, (report_id, "from b"), queue="b")
+    time.sleep(1.3 * LEASE_TTL_MS / 1000)
+    holder = rig.lock.holder(f"report:{report_id}")
+    assert a.get(RESULT_WAIT_S)["token"] == token < b.get(RESULT_WAIT_S)["token"]
+    assert body_of(rig, report_id).endswith("version from b")
+    return token, holder
+
+
+def test_renewal_keeps_the_lease_through_work_longer_than_its_ttl(rig: Rig) -> None:
+    token, holder = holder_during_long_work(rig, "recipe.rebuild_report")
+
+    assert holder == token  # b still waits
+
+
+def test_unrenewed_the_lease_lapses_under_work_longer_than_its_ttl(rig: Rig) -> None:
+    token, holder = holder_during_long_work(rig, "recipe.rebuild_report_unrenewed")
+
+    assert holder != token  # gone by its ttl, or b's already
+
+
+def late_write(rig: Rig, task: str) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """a renders, frozen past its lease; b rebuilds the report; a resumes and writes.
+    Returns a's result, b's, and the body the report ends with."""
+    report_id = new_report(rig)
+    a = rig.client.send_task(task, (report_id, "from a"), queue="a")
+    lease_taken(rig, report_id)  # a has the lease, and renders
     rig.a.pause()
     try:
         b = rig.client.send_task(task, (report_id, "from b"), queue="b").get(RESULT_WAIT_S)
     finally:
         rig.a.resume()
-    a_result = a.get(RESULT_WAIT_S)
-    with rig.engine.connect() as connection:
-        body = connection.scalar(sa.select(reports.c.body).where(reports.c.id == report_id))
-    return a_result, b, body
+    return a.get(RESULT_WAIT_S), b, body_of(rig, report_id)
 
 
 def test_a_worker_frozen_past_its_lease_has_its_late_write_refused(rig: Rig) -> None:
