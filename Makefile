@@ -70,7 +70,7 @@ test: $(VENV)/.dev-installed node_modules/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
-	$(PY) -m flake8 fencing orders invoices servicekit devstack benchmarks tests
+	$(PY) -m flake8 fencing orders invoices servicekit devstack benchmarks examples tests
 	$(PY) -m mypy
 
 $(VENV)/.bench-installed: setup.cfg pyproject.toml | $(VENV)/.dev-installed
