@@ -12,6 +12,7 @@ from devstack.links import Link
 from devstack.mongo_server import MongoServer
 from devstack.redis_server import RedisServer
 from devstack.service import ServiceProcess
+from devstack.services import spec
 
 TTL_MS = 400
 REPAIR_MS = 300
@@ -55,11 +56,13 @@ class Stage:
                     "mongo": Link.toward(self.mongo.url, name=f"orders-{i} to mongo").start(),
                     "invoices": Link(name=f"orders-{i} to invoices").start()}
                    for i in (1, 2)]
-        deployment = Deployment.build(env, invoices=2, orders=3, logs=self.logs, orders_env=[
-            {}, *({"REDIS_URL": links["redis"].through(self.redis.url),
-                   "MONGO_URL": links["mongo"].through(self.mongo.url),
-                   "INVOICES_URL": f"http://{links['invoices'].address}"} for links in cut_off)])
-        self.invoices, self.orders = deployment.invoices, deployment.orders
+        deployment = Deployment.build(
+            env, counts={"invoices": 2, "orders": 3}, logs=self.logs, envs={"orders": [
+                {}, *({"REDIS_URL": links["redis"].through(self.redis.url),
+                       "MONGO_URL": links["mongo"].through(self.mongo.url),
+                       "INVOICES_URL": f"http://{links['invoices'].address}"}
+                      for links in cut_off)]})
+        self.invoices, self.orders = deployment["invoices"], deployment["orders"]
         for i, links in enumerate(cut_off, start=1):
             invoices = self.invoices[i % len(self.invoices)]
             links["invoices"].target = (invoices.host, invoices.port)
@@ -78,8 +81,7 @@ class Stage:
             instance.start()
 
     def _service(self, module: str, name: str, env: dict[str, str]) -> ServiceProcess:
-        port_variable = "ORDERS_PORT" if module == "orders" else "INVOICES_PORT"
-        instance = ServiceProcess(module, port_variable, env,
+        instance = ServiceProcess(module, spec(module).port_variable, env,
                                   log_path=str(self.logs / f"{name}.log"))
         self.names[instance.url] = name
         return instance
