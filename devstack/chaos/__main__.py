@@ -39,6 +39,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(
+        prog="python -m devstack.chaos",
         description=(devstack.chaos.__doc__ or "").split("\n")[0].strip('"` '),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=3000, help="at most this many calls")
