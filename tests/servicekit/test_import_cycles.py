@@ -8,7 +8,7 @@ import graphlib
 from pathlib import Path
 
 ROOT = Path(__file__).parents[2]
-PACKAGES = ("benchmarks", "devstack", "fencing", "invoices", "orders", "servicekit")
+PACKAGES = ("benchmarks", "devstack", "examples", "fencing", "invoices", "orders", "servicekit")
 
 
 def module_name(path: Path) -> str:
