@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
+import mkdocs_hooks
 from tests.browser import CHROMIUM
 from tests.devtools import Browser
 
@@ -80,6 +81,29 @@ def test_the_readme_and_the_site_share_the_intro_and_the_tour(site: Path) -> Non
     assert "fencing token" in home and "--8&lt;--" not in home
     tour = (site / "services" / "api.html").read_text()
     assert "python -u -m fencing" in tour and "fencing_token_required" in tour
+
+
+def test_the_readme_is_a_front_page_whose_links_lead_somewhere() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 420
+    targets = re.findall(r"\]\(((?!https?:|#)[^)#]+)", readme)
+    assert "docs/services/running.md" in targets and "docs/library/leases.md" in targets
+    for target in targets:
+        assert (ROOT / target).exists(), target
+
+
+@pytest.mark.parametrize("page, shown", [
+    ("<!-- include-if-present: SECURITY.md -->\n# Not yet\n", "# Security"),
+    ("<!-- include-if-present: NOWHERE.md -->\n# Not yet\n", "# Not yet\n"),
+    ("<!-- api-if-present: fencing.mongo -->\n# Not yet\n",
+     "# `fencing.mongo`\n\n::: fencing.mongo\n"),
+    ("<!-- api-if-present: fencing.nowhere -->\n# Not yet\n", "# Not yet\n"),
+    ("# A page\n<!-- api-if-present: fencing.mongo -->\n", "# A page\n<!-- api-if"),
+])
+def test_a_page_shows_a_file_or_a_reference_once_it_exists(page: str, shown: str) -> None:
+    markdown = mkdocs_hooks.on_page_markdown(page, None, None, None)  # type: ignore[arg-type]
+    assert markdown.startswith(shown)
+    assert "if-present" not in markdown or page.startswith("# A page")
 
 
 def test_no_page_loads_anything_from_elsewhere(site: Path) -> None:
