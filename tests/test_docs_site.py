@@ -44,6 +44,22 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def test_a_broken_link_or_reference_fails_the_build(tmp_path: Path) -> None:
+    # The site's own configuration, on one page that links nowhere.
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "index.md").write_text(
+        "# Broken\n\n[a page](nowhere.md), [a lock][fencing.Nowhere]\n")
+    (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump({
+        "INHERIT": str(ROOT / "mkdocs.yml"), "docs_dir": str(tmp_path / "docs"),
+        "hooks": [str(ROOT / "mkdocs_hooks.py")], "watch": [], "nav": ["index.md"]}))
+    build = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(tmp_path / "mkdocs.yml"),
+         "--site-dir", str(tmp_path / "site")], cwd=ROOT, capture_output=True, text=True,
+        timeout=120, check=False, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert build.returncode != 0
+    assert "'nowhere.md'" in build.stderr and "fencing.Nowhere" in build.stderr, build.stderr
+
+
 def nav_pages(nav: list[Any]) -> Iterator[str]:
     for item in nav:
         value = next(iter(item.values())) if isinstance(item, dict) else item
