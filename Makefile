@@ -121,4 +121,4 @@ infra_down:
 	$(COMPOSE) down
 
 clean:
-	rm -rf $(VENV) .data bench-results *.egg-info fencing/*.egg-info fencing/build node_modules
+	rm -rf $(VENV) .data bench-results *.egg-info fencing/*.egg-info fencing/build node_modules site
