@@ -37,9 +37,7 @@ def on_files(files: Files, config: Any) -> Files:
 
 
 def module_source(module: str) -> Path | None:
-    path = ROOT.joinpath(*module.split("."))
-    if module.split(".")[0] == "fencing":  # the package's folder is fencing/ itself
-        path = ROOT / "fencing" / Path(*module.split(".")[1:])
+    path = ROOT.joinpath(*module.split("."))  # fencing/ is the package's folder itself
     for candidate in (path.with_suffix(".py"), path / "__init__.py"):
         if candidate.is_file():
             return candidate
