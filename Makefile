@@ -77,7 +77,7 @@ docs: $(VENV)/.dev-installed node_modules/.installed
 	@echo "the site: site/index.html"
 
 lint: $(VENV)/.dev-installed
-	$(PY) -m flake8 fencing orders invoices servicekit devstack benchmarks tests
+	$(PY) -m flake8 fencing orders invoices servicekit devstack benchmarks examples tests
 	$(PY) -m mypy
 
 $(VENV)/.bench-installed: setup.cfg pyproject.toml | $(VENV)/.dev-installed
