@@ -74,7 +74,7 @@ test: $(VENV)/.dev-installed node_modules/.installed
 # the pages draw their diagrams with no network. --strict: a broken link fails the build.
 docs: $(VENV)/.dev-installed node_modules/.installed
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
-	@echo "the site: site/index.html"
+	@echo "the site: site/index.html (its search needs it served: python3 -m http.server -d site)"
 
 lint: $(VENV)/.dev-installed
 	$(PY) -m flake8 fencing orders invoices servicekit devstack benchmarks examples tests
