@@ -35,11 +35,11 @@ async def test_wait_lost_returns_when_a_lease_nobody_renews_expires(
 @pytest.mark.gen_test(timeout=20)
 async def test_wait_lost_returns_once_max_hold_has_stopped_the_renewals(
         make_lock: LockFactory) -> None:
-    lock = make_lock(ttl_ms=300)
-    async with lock.hold("doc", keep_alive=True, max_hold=0.4) as lease:
-        await asyncio.sleep(0.5)  # past max_hold, renewed until then
+    lock = make_lock(ttl_ms=1_500)  # renewed every 0.5 s: at 0.5 s, not at 1 s
+    async with lock.hold("doc", keep_alive=True, max_hold=0.6) as lease:
+        await asyncio.sleep(0.7)  # past max_hold: the lease is still the holder's till 2 s
         assert not lease.lost
-        await lost_within(lease, 3)
+        await lost_within(lease, 4)
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -57,7 +57,7 @@ async def test_a_released_lease_is_not_lost_and_ends_wait_lost(make_lock: LockFa
 
 @pytest.mark.gen_test(timeout=20)
 async def test_wait_lost_blocking_returns_true_at_expiry(make_lock: LockFactory) -> None:
-    lock = make_lock(ttl_ms=300)
+    lock = make_lock(ttl_ms=1_000)
     lease = await lock.acquire("doc")
     assert lease is not None
     assert lease.wait_lost_blocking(timeout=0.05) is False  # still held
