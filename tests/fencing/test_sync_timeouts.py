@@ -16,6 +16,7 @@ import redis
 from devstack import RedisServer
 from fencing import LockUnavailable
 from fencing.sync import FencedLock
+from tests.fencing.test_sync import interrupt_in, queue_of  # noqa: F401 (a fixture)
 
 
 def finishes_within(seconds: float, call: Callable[[], Any]) -> BaseException | None:
@@ -82,3 +83,22 @@ def test_leaving_hold_on_a_frozen_redis_is_bounded_by_op_timeout(
             time.sleep(1.2)  # a renewal meets the frozen Redis too
 
     assert finishes_within(10, hold_while_redis_freezes) is None  # the failed release is logged
+
+
+def test_a_keyboard_interrupt_while_a_call_runs_on_its_own_thread_leaves_the_line(
+        frozen: tuple[RedisServer, Any], unique_name: str,
+        interrupt_in: Callable[[float], threading.Timer]) -> None:  # noqa: F811 (fixture)
+    """Ctrl-C while the acquire's call (a BLPOP) runs on a thread of its own: the acquire
+    waits for that call to end, within its bound, then cleans up and leaves the line."""
+    _, client = frozen
+    lock = FencedLock(client, prefix=unique_name, op_timeout=2.0)
+    holder = lock.acquire("hot")
+    assert holder is not None
+    timer = interrupt_in(0.3)
+    with pytest.raises(KeyboardInterrupt):
+        lock.acquire("hot", timeout=5)
+        timer.join()
+        time.sleep(0.01)  # where a signal sent just now is handled
+    assert client.exists(queue_of(lock, "hot")) == 0  # left the line before raising
+    assert lock.release(holder)
+    assert lock.acquire("hot") is not None
