@@ -16,7 +16,8 @@ import redis
 from devstack import RedisServer
 from fencing import LockUnavailable
 from fencing.sync import FencedLock
-from tests.fencing.test_sync import interrupt_in, queue_of  # noqa: F401 (a fixture)
+from tests.fencing.test_sync import interrupt_in  # noqa: F401 (a fixture)
+from tests.fencing.test_sync import interrupted_while_waiting_leaves_the_line
 
 
 def finishes_within(seconds: float, call: Callable[[], Any]) -> BaseException | None:
@@ -92,13 +93,4 @@ def test_a_keyboard_interrupt_while_a_call_runs_on_its_own_thread_leaves_the_lin
     waits for that call to end, within its bound, then cleans up and leaves the line."""
     _, client = frozen
     lock = FencedLock(client, prefix=unique_name, op_timeout=2.0)
-    holder = lock.acquire("hot")
-    assert holder is not None
-    timer = interrupt_in(0.3)
-    with pytest.raises(KeyboardInterrupt):
-        lock.acquire("hot", timeout=5)
-        timer.join()
-        time.sleep(0.01)  # where a signal sent just now is handled
-    assert client.exists(queue_of(lock, "hot")) == 0  # left the line before raising
-    assert lock.release(holder)
-    assert lock.acquire("hot") is not None
+    interrupted_while_waiting_leaves_the_line(lock, client, interrupt_in, after=0.3)
