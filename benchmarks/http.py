@@ -37,7 +37,8 @@ from typing import Any, Callable
 
 from tornado.httpclient import AsyncHTTPClient
 
-from devstack import Deployment, MongoServer, RedisServer, ServiceProcess
+from devstack import MongoServer, RedisServer, ServiceProcess
+from devstack.deployment import Deployment
 from devstack.http import request as send
 from devstack.process import cpu_seconds
 from benchmarks import http_capacity

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from pymongo import AsyncMongoClient
 
-from devstack import Deployment, MongoServer, RedisServer
+from devstack import MongoServer, RedisServer
+from devstack.deployment import Deployment
 from devstack.http import request
 from devstack.process import cpu_seconds
 from devstack.workload import create_orders

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack import Deployment
+from devstack.deployment import Deployment
 from devstack.services import SERVICES, ServiceSpec
 from servicekit.settings import Settings, port, setting
 

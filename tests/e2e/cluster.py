@@ -17,7 +17,8 @@ from typing import Any, Callable
 
 from pymongo import AsyncMongoClient
 
-from devstack import Deployment, ServiceProcess
+from devstack import ServiceProcess
+from devstack.deployment import Deployment
 from devstack.http import call
 from devstack.workload import ITEM, USER, pair_disagreement
 
