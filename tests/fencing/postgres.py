@@ -15,9 +15,12 @@ import re
 import shutil
 import subprocess
 import tempfile
-from typing import Sequence
+from pathlib import Path
+from typing import Iterator, Sequence
 
 import psycopg
+import pytest
+import sqlalchemy as sa
 
 from devstack import ServerProcess
 
@@ -82,3 +85,32 @@ class PostgresServer(ServerProcess):
     def stop(self, timeout: float = 10.0) -> None:
         super().stop(timeout)
         shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def running_url() -> Iterator[str]:
+    """For a fixture: the URL of a PostgreSQL of its own while it runs; skips the test when
+    PostgreSQL is not installed."""
+    binaries = bin_dir()
+    if binaries is None:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    server = PostgresServer(binaries)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path,
+                 metadata: sa.MetaData) -> Iterator[sa.Engine]:
+    """For a fixture parametrized "sqlite" / "postgresql" (the latter from the module's
+    `postgres_url` fixture): an engine on which `metadata`'s tables are new and empty."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fencing.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    made = sa.create_engine(url)
+    metadata.drop_all(made)
+    metadata.create_all(made)
+    yield made
+    made.dispose()

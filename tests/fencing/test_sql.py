@@ -34,28 +34,12 @@ WRITES_EACH = 8
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    binaries = postgres.bin_dir()
-    if binaries is None:
-        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
-    server = postgres.PostgresServer(binaries)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    yield from postgres.running_url()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[sa.Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'fencing.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    made = sa.create_engine(url)
-    metadata.drop_all(made)
-    metadata.create_all(made)
-    yield made
-    made.dispose()
+    yield from postgres.fresh_engine(request, tmp_path, metadata)
 
 
 def insert(engine: sa.Engine, fence_value: int | None, row_id: str = "inv-1") -> str:

@@ -5,8 +5,10 @@ The library's tests are every test of tests/fencing that needs nothing but the
 library, its `[sql]` extra, the test tools and real servers: the lock itself
 (async and sync, on a redis-server and on a Redis Cluster), the command line
 and the SQL helper (SQLite and PostgreSQL). Left out: the MongoDB helper's
-tests (they need a MongoDB-wire server, which the services' stack brings) and
-the Sentinel one (it builds its client with the services' kit). They run with
+tests and the store-check kit's (they need a MongoDB-wire server, which the
+services' stack brings), the Sentinel one (it builds its client with the
+services' kit), and the packaging one (it builds the distributions with the
+dev tools). The kit itself must import with the library alone. They run with
 the fixtures of `tests.fencing.standalone` instead of the suite's conftest
 files, from a folder that links only `tests/` and `devstack/` of the checkout,
 so `import fencing` finds the installed copy. The test tools include
@@ -26,7 +28,8 @@ from pathlib import Path
 import pytest
 
 CHECKOUT = Path(__file__).resolve().parents[2]
-NOT_LIBRARY_TESTS = {"test_mongo.py", "test_sentinel.py", "test_standalone.py"}
+NOT_LIBRARY_TESTS = {"test_mongo.py", "test_sentinel.py", "test_standalone.py",
+                     "test_testing_kit.py", "test_packaging.py"}
 LIBRARY_TESTS = sorted(f"tests/fencing/{path.name}"
                        for path in (CHECKOUT / "tests" / "fencing").glob("test_*.py")
                        if path.name not in NOT_LIBRARY_TESTS)
@@ -98,6 +101,8 @@ def test_the_library_installs_alone_and_passes_its_tests(tmp_path: Path) -> None
     assert all(f.endswith(".py") or f == "fencing/py.typed" for f in package), package
     assert all(f.count("/") == 1 for f in package), "only the library's own modules"
     assert any(f.endswith(".dist-info/licenses/LICENSE") for f in alone["files"])
+    # The store-check kit needs nothing but the library.
+    run([str(python), "-c", "import fencing.testing"], tmp_path)
 
     # The test tools, and psutil for the harness that starts redis-server (devstack.process).
     run([*pip, "./fencing[sql]", "psycopg[binary]>=3.1", "pytest>=8,<10", "pytest-timeout",

@@ -1,0 +1,247 @@
+"""`fencing.testing`: the kit finds what is wrong with an unfenced store and passes a fenced one.
+
+Stores under test, each a write path for one document as an adopter would write it:
+MongoDB (SecantusDB) through PyMongo's async client (`check_store`) and its sync
+one (`check_store_sync`), SQL through SQLAlchemy on SQLite and PostgreSQL. The
+unfenced ones (a plain update; a check of the token read first and written in a
+second step, after a network-like pause) must be caught, the fenced ones
+(`fencing.mongo.fence`, `fencing.sql.fence`) must pass every run.
+
+Budget: about 15 s for the whole file on a quiet machine (leases of 100 ms; the
+kit's own runs wait for them to lapse).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any, Callable, Iterator
+
+import pytest
+import redis
+import redis.asyncio as aredis
+import sqlalchemy as sa
+from pymongo import AsyncMongoClient, MongoClient
+from tornado.ioloop import IOLoop
+
+from fencing import mongo, sql
+from fencing.testing import StoreReport, check_store, check_store_sync
+from tests.fencing import postgres
+
+TTL_MS = 100
+DOC = "doc-42"
+# Between reading the document's token and writing: a round trip to the store and back.
+NETWORK_PAUSE = 0.005
+LATE_WRITE_ACCEPTED = re.compile(
+    r"late writer: value 'w(\d+)-late' written with token \1 was accepted after token (\d+) "
+    r"wrote 'w\2'")
+
+
+class Refused(Exception):
+    """The adopter's own error for a write its store did not apply."""
+
+
+def late_write_found(report: StoreReport) -> bool:
+    return any(LATE_WRITE_ACCEPTED.search(sentence) for sentence in report.anomalies)
+
+
+def out_of_order_found(report: StoreReport) -> bool:
+    return any(sentence.startswith("out-of-order writers: value ")
+               and " was accepted after token " in sentence for sentence in report.anomalies)
+
+
+# -- MongoDB, async ----------------------------------------------------------------------
+
+class MongoDoc:
+    """One document, written the three ways, on PyMongo's asyncio client."""
+
+    def __init__(self, url: str, database: str) -> None:
+        self.client: AsyncMongoClient = AsyncMongoClient(url, serverSelectionTimeoutMS=5_000)
+        self.docs = self.client[database]["docs"]
+
+    async def create(self) -> None:
+        await self.docs.insert_one({"_id": DOC, "value": None})
+
+    async def read(self) -> Any:
+        doc = await self.docs.find_one({"_id": DOC})
+        return doc and doc["value"]
+
+    async def fenced(self, token: int, value: str) -> None:
+        query, update = mongo.fence({"_id": DOC}, {"$set": {"value": value}}, token)
+        if (await self.docs.update_one(query, update)).matched_count != 1:
+            raise Refused(token)
+
+    async def unfenced(self, token: int, value: str) -> None:
+        await self.docs.update_one({"_id": DOC}, {"$set": {"value": value, "fence": token}})
+
+    async def in_two_steps(self, token: int, value: str) -> None:
+        """The check many guides suggest: read the token, compare, then write. It races."""
+        doc = await self.docs.find_one({"_id": DOC})
+        await asyncio.sleep(NETWORK_PAUSE)
+        if doc.get("fence") is not None and doc["fence"] > token:
+            raise Refused(token)
+        await self.docs.update_one({"_id": DOC}, {"$set": {"value": value, "fence": token}})
+
+
+@pytest.fixture
+def aclient(io_loop: IOLoop, redis_url: str) -> Iterator[aredis.Redis]:
+    client = aredis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=1)
+    yield client
+    io_loop.run_sync(client.aclose)
+
+
+@pytest.fixture
+def make_mongo_doc(io_loop: IOLoop, mongo_url: str,
+                   unique_name: str) -> Iterator[Callable[[], MongoDoc]]:
+    """`make()`: a document in a database of its own; the clients closed at teardown."""
+    made: list[MongoDoc] = []
+
+    def make() -> MongoDoc:
+        made.append(MongoDoc(mongo_url, f"{unique_name}-{len(made)}"))
+        return made[-1]
+
+    yield make
+    for doc in made:
+        io_loop.run_sync(doc.client.close)
+
+
+@pytest.fixture
+def mongo_doc(make_mongo_doc: Callable[[], MongoDoc]) -> MongoDoc:
+    return make_mongo_doc()
+
+
+async def check_mongo(doc: MongoDoc, how: str, client: aredis.Redis, prefix: str,
+                      runs: int = 3) -> StoreReport:
+    await doc.create()
+    return await check_store(getattr(doc, how), doc.read, redis=client, resource="doc:42",
+                             runs=runs, ttl_ms=TTL_MS, prefix=prefix)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_the_fenced_mongodb_update_passes(mongo_doc: MongoDoc, aclient: aredis.Redis,
+                                                unique_name: str) -> None:
+    report = await check_mongo(mongo_doc, "fenced", aclient, unique_name)
+    assert report.ok, report
+    assert report.warnings == [], report
+    assert str(report).startswith("store check on 'doc:42', 3 runs of 4 scenarios: no anomaly")
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_the_unfenced_mongodb_update_is_caught(mongo_doc: MongoDoc, aclient: aredis.Redis,
+                                                     unique_name: str) -> None:
+    report = await check_mongo(mongo_doc, "unfenced", aclient, unique_name)
+    assert not report.ok
+    assert late_write_found(report), report
+    assert any(s.startswith("unseen lower token: value ") for s in report.anomalies), report
+    assert "anomaly: late writer: value 'w" in str(report)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_check_in_two_steps_is_caught_nine_times_in_ten(
+        make_mongo_doc: Callable[[], MongoDoc], aclient: aredis.Redis, unique_name: str) -> None:
+    # One run of each scenario per check (the default is 3): ten checks, each on a
+    # document and a token counter of its own.
+    caught = 0
+    for attempt in range(10):
+        report = await check_mongo(make_mongo_doc(), "in_two_steps", aclient,
+                                   f"{unique_name}-{attempt}", runs=1)
+        # It does refuse a late writer that comes after the newer write: only
+        # concurrent writers get through its window.
+        assert not late_write_found(report), report
+        caught += out_of_order_found(report)
+    assert caught >= 9
+
+
+# -- MongoDB, sync -----------------------------------------------------------------------
+
+@pytest.fixture
+def sync_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=1)
+    yield client
+    client.close()
+
+
+@pytest.mark.parametrize("how", ["fenced", "unfenced", "in_two_steps"])
+def test_the_sync_check_on_mongodb(request: pytest.FixtureRequest, how: str, mongo_url: str,
+                                   sync_client: redis.Redis, unique_name: str) -> None:
+    client: MongoClient = MongoClient(mongo_url, serverSelectionTimeoutMS=5_000)
+    request.addfinalizer(client.close)
+    docs = client[unique_name]["docs"]
+    docs.insert_one({"_id": DOC, "value": None})
+
+    def write(token: int, value: str) -> None:
+        if how == "fenced":
+            query, update = mongo.fence({"_id": DOC}, {"$set": {"value": value}}, token)
+            if docs.update_one(query, update).matched_count != 1:
+                raise Refused(token)
+            return
+        if how == "in_two_steps":
+            fence = docs.find_one({"_id": DOC}).get("fence")
+            time.sleep(NETWORK_PAUSE)
+            if fence is not None and fence > token:
+                raise Refused(token)
+        docs.update_one({"_id": DOC}, {"$set": {"value": value, "fence": token}})
+
+    def read() -> Any:
+        return docs.find_one({"_id": DOC})["value"]
+
+    report = check_store_sync(write, read, redis=sync_client, resource="doc:42", runs=3,
+                              ttl_ms=TTL_MS, prefix=unique_name)
+    if how == "fenced":
+        assert report.ok and report.warnings == [], report
+    elif how == "unfenced":
+        assert late_write_found(report), report
+    else:
+        assert out_of_order_found(report), report
+
+
+# -- SQL ---------------------------------------------------------------------------------
+
+metadata = sa.MetaData()
+docs_table = sa.Table(
+    "docs", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("value", sa.String(40), nullable=True),
+    sa.Column("fence", sa.BigInteger, nullable=True),
+)
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    yield from postgres.running_url()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[sa.Engine]:
+    for made in postgres.fresh_engine(request, tmp_path, metadata):
+        with made.begin() as connection:
+            connection.execute(sa.insert(docs_table).values(id=DOC, value=None))
+        yield made
+
+
+@pytest.mark.parametrize("fenced", [True, False], ids=["fenced", "unfenced"])
+def test_the_sync_check_on_sql(fenced: bool, engine: sa.Engine, sync_client: redis.Redis,
+                               unique_name: str) -> None:
+    def write(token: int, value: str) -> None:
+        values = {"value": value}
+        if fenced:
+            statement = sql.fence(docs_table, docs_table.c.id == DOC, values, token)
+        else:
+            statement = (sa.update(docs_table).where(docs_table.c.id == DOC)
+                         .values(**values, fence=token))
+        with engine.begin() as connection:
+            if connection.execute(statement).rowcount != 1:
+                raise Refused(token)
+
+    def read() -> Any:
+        with engine.connect() as connection:
+            return connection.execute(
+                sa.select(docs_table.c.value).where(docs_table.c.id == DOC)).scalar_one()
+
+    report = check_store_sync(write, read, redis=sync_client, resource="doc:42", runs=3,
+                              ttl_ms=TTL_MS, prefix=unique_name)
+    if fenced:
+        assert report.ok and report.warnings == [], report
+    else:
+        assert late_write_found(report), report
