@@ -43,11 +43,6 @@ WRITERS = 12
 WRITES_EACH = 8
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    yield from postgres.running_url()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[sa.Engine]:
     yield from postgres.fresh_engine(request, tmp_path, metadata)

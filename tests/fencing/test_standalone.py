@@ -7,8 +7,9 @@ library, its `[sql]` extra, the test tools and real servers: the lock itself
 and the SQL helper (SQLite and PostgreSQL). Left out: the MongoDB helper's
 tests and the store-check kit's (they need a MongoDB-wire server, which the
 services' stack brings), the Sentinel one (it builds its client with the
-services' kit), and the packaging one (it builds the distributions with the
-dev tools). The kit itself must import with the library alone. They run with
+services' kit), the ones of the docs' storage recipes (PyMongo, Alembic) and
+of fakeredis, and the packaging one (it builds the distributions with the dev
+tools). The kit itself must import with the library alone. They run with
 the fixtures of `tests.fencing.standalone` instead of the suite's conftest
 files, from a folder that links only `tests/` and `devstack/` of the checkout,
 so `import fencing` finds the installed copy. The test tools include
@@ -29,7 +30,8 @@ import pytest
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 NOT_LIBRARY_TESTS = {"test_mongo.py", "test_sentinel.py", "test_standalone.py",
-                     "test_testing_kit.py", "test_packaging.py"}
+                     "test_testing_kit.py", "test_storing_tokens.py", "test_fakeredis.py",
+                     "test_packaging.py"}
 LIBRARY_TESTS = sorted(f"tests/fencing/{path.name}"
                        for path in (CHECKOUT / "tests" / "fencing").glob("test_*.py")
                        if path.name not in NOT_LIBRARY_TESTS)

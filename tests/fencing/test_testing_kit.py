@@ -207,11 +207,6 @@ docs_table = sa.Table(
 )
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    yield from postgres.running_url()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[sa.Engine]:
     for made in postgres.fresh_engine(request, tmp_path, metadata):
