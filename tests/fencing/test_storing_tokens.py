@@ -5,7 +5,6 @@ so the page cannot drift from what is tested; each beside the unfenced way faili
 
 from __future__ import annotations
 
-import re
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -19,21 +18,13 @@ from pymongo.errors import DuplicateKeyError
 
 from fencing import sql
 from fencing.mongo import fence
-from tests.fencing import postgres
+from tests.fencing import docs_recipes, postgres
 
-PAGE = Path(__file__).resolve().parents[2] / "docs" / "library" / "storing-tokens.md"
-CODE_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+PAGE = "library/storing-tokens.md"
 
 
 def recipe(name: str, replace: tuple[str, str] | None = None) -> Any:
-    """The function `name` as the page's code block defines it (that block run alone)."""
-    blocks = [block for block in CODE_BLOCK.findall(PAGE.read_text())
-              if f"def {name}(" in block]
-    assert len(blocks) == 1, f"one code block of the page defines {name}()"
-    source = blocks[0] if replace is None else blocks[0].replace(*replace)
-    namespace: dict[str, Any] = {}
-    exec(compile(source, str(PAGE), "exec"), namespace)
-    return namespace[name]
+    return docs_recipes.recipe(PAGE, name, replace)
 
 
 # -- MongoDB -----------------------------------------------------------------------------
