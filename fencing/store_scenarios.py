@@ -66,15 +66,23 @@ class StoreReport:
         return not self.anomalies
 
     def __str__(self) -> str:
-        verdict = "no anomaly" if self.ok else f"{len(self.anomalies)} anomalies"
-        lines = [f"store check on {self.resource!r}, {self.runs} runs of "
-                 f"{len(SCENARIOS)} scenarios: {verdict}, {len(self.warnings)} warnings"]
+        verdict = "no anomaly" if self.ok else _count(self.anomalies, "anomaly", "anomalies")
+        lines = [f"store check on {self.resource!r}, {_count(range(self.runs), 'run', 'runs')} "
+                 f"of {len(SCENARIOS)} scenarios: {verdict}, "
+                 f"{_count(self.warnings, 'warning', 'warnings')}"]
         lines += [f"  anomaly: {sentence}" for sentence in self.anomalies]
         lines += [f"  warning: {sentence}" for sentence in self.warnings]
         return "\n".join(lines)
 
 
+def _count(items: Any, one: str, many: str) -> str:
+    return f"{len(items)} {one if len(items) == 1 else many}"
+
+
 class Findings:
+    """What the scenarios conclude, gathered for one `StoreReport`: every anomaly, and
+    each kind of warning once with how often it came."""
+
     def __init__(self) -> None:
         self.anomalies: list[str] = []
         self._warnings: dict[str, list[str]] = {}
@@ -103,8 +111,8 @@ def _newest_write(found: Findings, scenario: str, token: int,
     refusal = yield Write(token, value)
     if refusal is not None:
         found.anomaly(f"{scenario}: the write of {value!r} with token {token}, the newest "
-                      f"lease's, was refused ({why(refusal)}); if the store holds a token "
-                      "from another Redis, pass floor=")
+                      f"lease's, was refused ({why(refusal)}); if the store holds tokens "
+                      "from another Redis, pass its highest as floor=")
         return False
     held = yield Read()
     if held != value:

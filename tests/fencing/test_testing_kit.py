@@ -74,6 +74,17 @@ class MongoDoc:
         if (await self.docs.update_one(query, update)).matched_count != 1:
             raise Refused(token)
 
+    async def fenced_silently(self, token: int, value: str) -> None:
+        """Fenced, but the caller is not told when nothing matched."""
+        await self.docs.update_one(*mongo.fence({"_id": DOC}, {"$set": {"value": value}}, token))
+
+    async def strictly_greater(self, token: int, value: str) -> None:
+        """Fenced, but refusing an equal token too."""
+        query = {"_id": DOC, "$or": [{"fence": None}, {"fence": {"$lt": token}}]}
+        update = {"$set": {"value": value, "fence": token}}
+        if (await self.docs.update_one(query, update)).matched_count != 1:
+            raise Refused(token)
+
     async def unfenced(self, token: int, value: str) -> None:
         await self.docs.update_one({"_id": DOC}, {"$set": {"value": value, "fence": token}})
 
@@ -137,6 +148,35 @@ async def test_the_unfenced_mongodb_update_is_caught(mongo_doc: MongoDoc, aclien
     assert late_write_found(report), report
     assert any(s.startswith("unseen lower token: value ") for s in report.anomalies), report
     assert "anomaly: late writer: value 'w" in str(report)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_what_is_safe_but_unusual_is_a_warning(
+        make_mongo_doc: Callable[[], MongoDoc], aclient: aredis.Redis, unique_name: str) -> None:
+    silent = await check_mongo(make_mongo_doc(), "fenced_silently", aclient, unique_name, runs=1)
+    assert silent.ok and len(silent.warnings) == 1, silent
+    assert "was not applied but returned normally" in silent.warnings[0]
+    strict = await check_mongo(make_mongo_doc(), "strictly_greater", aclient, unique_name,
+                               runs=1)
+    assert strict.ok and len(strict.warnings) == 1, strict
+    assert re.search(r"same-token retry: sending 'w(\d+)' again with token \1 was refused "
+                     r"\(Refused: \1\)", strict.warnings[0]), strict
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_store_ahead_of_this_redis_needs_a_floor(mongo_doc: MongoDoc,
+                                                         aclient: aredis.Redis,
+                                                         unique_name: str) -> None:
+    await mongo_doc.docs.insert_one({"_id": DOC, "value": "old", "fence": 10**12})
+    report = await check_store(mongo_doc.fenced, mongo_doc.read, redis=aclient,
+                               resource="doc:42", runs=1, ttl_ms=TTL_MS, prefix=unique_name)
+    assert not report.ok
+    assert "the newest lease's, was refused (Refused: 1); if the store holds tokens from " \
+           "another Redis, pass its highest as floor=" in report.anomalies[0], report
+    report = await check_store(mongo_doc.fenced, mongo_doc.read, redis=aclient,
+                               resource="doc:42", runs=1, ttl_ms=TTL_MS, prefix=unique_name,
+                               floor=10**12)
+    assert report.ok, report
 
 
 @pytest.mark.gen_test(timeout=60)
