@@ -56,7 +56,7 @@ def fence(table: Table | type[Any], whereclause: ColumnElement[bool] | None,
     """
     if not isinstance(token, int) or isinstance(token, bool):
         raise TypeError(f"a fencing token is an int, got {token!r}")
-    table = table_of(table)
+    table = _table_of(table)
     if column not in table.c:
         raise ValueError(f"table {table.name!r} has no column {column!r} for the token")
     if column in values:
@@ -69,7 +69,7 @@ def fence(table: Table | type[Any], whereclause: ColumnElement[bool] | None,
     return statement.where(at_most_token)
 
 
-def table_of(target: Table | type[Any]) -> Table:
+def _table_of(target: Table | type[Any]) -> Table:
     """The Core table behind `target`: a Table itself, or a mapped class's."""
     if isinstance(target, Table):
         return target
