@@ -39,7 +39,7 @@ async def measure(name: str, slug: str, extra: dict[str, str], mongo: MongoServe
            "LOG_FORMAT": "json", **extra}
     deployment = Deployment.build(env, logs=Path(logs), log_prefix=f"{slug}-")
     deployment.start()
-    orders, invoices = deployment.orders[0], deployment.invoices[0]
+    orders, invoices = deployment["orders"][0], deployment["invoices"][0]
     client: AsyncMongoClient = AsyncMongoClient(mongo.url, timeoutMS=10_000)
     try:
         ids = [order["id"] for order in await create_orders(orders.url, 5)]

@@ -88,8 +88,8 @@ class PostgresServer(ServerProcess):
 
 
 def running_url() -> Iterator[str]:
-    """For a fixture: the URL of a PostgreSQL of its own while it runs; skips the test when
-    PostgreSQL is not installed."""
+    """For a fixture: the URL of a PostgreSQL of its own, stopped at teardown; skips the
+    test when PostgreSQL is not installed."""
     binaries = bin_dir()
     if binaries is None:
         pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
