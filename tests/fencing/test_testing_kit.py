@@ -18,14 +18,13 @@ import asyncio
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
 import pytest
 import redis
 import redis.asyncio as aredis
 import sqlalchemy as sa
 from pymongo import AsyncMongoClient, MongoClient
-from tornado.ioloop import IOLoop
 
 from fencing import mongo, sql
 from fencing.testing import StoreReport, check_store, check_store_sync
@@ -97,31 +96,44 @@ class MongoDoc:
         await self.docs.update_one({"_id": DOC}, {"$set": {"value": value, "fence": token}})
 
 
-@pytest.fixture
-def aclient(io_loop: IOLoop, redis_url: str) -> Iterator[aredis.Redis]:
-    client = aredis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=1)
-    yield client
-    io_loop.run_sync(client.aclose)
+class AsyncWorld:
+    """Redis and MongoDB clients made and closed inside one `asyncio.run`, as an adopter's
+    async test has them. The suite's per-test Tornado loop is not used: with these clients
+    under it, an event loop was left unclosed for a later test's garbage collection to
+    report (seen with test_cli.py after this file; the cause was not pinned down)."""
+
+    def __init__(self, mongo_url: str, redis_url: str, unique_name: str) -> None:
+        self.mongo_url, self.unique_name = mongo_url, unique_name
+        self.redis = aredis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=1)
+        self.made: list[MongoDoc] = []
+
+    def doc(self) -> MongoDoc:
+        """A document in a database of its own."""
+        self.made.append(MongoDoc(self.mongo_url, f"{self.unique_name}-{len(self.made)}"))
+        return self.made[-1]
+
+    async def close(self) -> None:
+        for doc in self.made:
+            await doc.client.close()
+        await self.redis.aclose()
+
+
+T = TypeVar("T")
 
 
 @pytest.fixture
-def make_mongo_doc(io_loop: IOLoop, mongo_url: str,
-                   unique_name: str) -> Iterator[Callable[[], MongoDoc]]:
-    """`make()`: a document in a database of its own; the clients closed at teardown."""
-    made: list[MongoDoc] = []
-
-    def make() -> MongoDoc:
-        made.append(MongoDoc(mongo_url, f"{unique_name}-{len(made)}"))
-        return made[-1]
-
-    yield make
-    for doc in made:
-        io_loop.run_sync(doc.client.close)
-
-
-@pytest.fixture
-def mongo_doc(make_mongo_doc: Callable[[], MongoDoc]) -> MongoDoc:
-    return make_mongo_doc()
+def run_async(mongo_url: str, redis_url: str,
+              unique_name: str) -> Callable[[Callable[[AsyncWorld], Awaitable[T]]], T]:
+    """`run_async(body)`: `await body(world)` in an event loop of its own, within 60 s."""
+    def run(body: Callable[[AsyncWorld], Awaitable[T]]) -> T:
+        async def main() -> T:
+            world = AsyncWorld(mongo_url, redis_url, unique_name)
+            try:
+                return await asyncio.wait_for(body(world), 60)
+            finally:
+                await world.close()
+        return asyncio.run(main())
+    return run
 
 
 async def check_mongo(doc: MongoDoc, how: str, client: aredis.Redis, prefix: str,
@@ -131,68 +143,66 @@ async def check_mongo(doc: MongoDoc, how: str, client: aredis.Redis, prefix: str
                              runs=runs, ttl_ms=TTL_MS, prefix=prefix)
 
 
-@pytest.mark.gen_test(timeout=30)
-async def test_the_fenced_mongodb_update_passes(mongo_doc: MongoDoc, aclient: aredis.Redis,
-                                                unique_name: str) -> None:
-    report = await check_mongo(mongo_doc, "fenced", aclient, unique_name)
+def test_the_fenced_mongodb_update_passes(run_async: Any, unique_name: str) -> None:
+    report = run_async(lambda world: check_mongo(world.doc(), "fenced", world.redis,
+                                                 unique_name))
     assert report.ok, report
     assert report.warnings == [], report
     assert str(report).startswith("store check on 'doc:42', 3 runs of 4 scenarios: no anomaly")
 
 
-@pytest.mark.gen_test(timeout=30)
-async def test_the_unfenced_mongodb_update_is_caught(mongo_doc: MongoDoc, aclient: aredis.Redis,
-                                                     unique_name: str) -> None:
-    report = await check_mongo(mongo_doc, "unfenced", aclient, unique_name, runs=1)
+def test_the_unfenced_mongodb_update_is_caught(run_async: Any, unique_name: str) -> None:
+    report = run_async(lambda world: check_mongo(world.doc(), "unfenced", world.redis,
+                                                 unique_name, runs=1))
     assert not report.ok
     assert late_write_found(report), report
     assert any(s.startswith("unseen lower token: value ") for s in report.anomalies), report
     assert "anomaly: late writer: value 'w" in str(report)
 
 
-@pytest.mark.gen_test(timeout=30)
-async def test_what_is_safe_but_unusual_is_a_warning(
-        make_mongo_doc: Callable[[], MongoDoc], aclient: aredis.Redis, unique_name: str) -> None:
-    silent = await check_mongo(make_mongo_doc(), "fenced_silently", aclient, unique_name, runs=1)
+def test_what_is_safe_but_unusual_is_a_warning(run_async: Any, unique_name: str) -> None:
+    async def both(world: AsyncWorld) -> tuple[StoreReport, StoreReport]:
+        return (await check_mongo(world.doc(), "fenced_silently", world.redis, unique_name,
+                                  runs=1),
+                await check_mongo(world.doc(), "strictly_greater", world.redis, unique_name,
+                                  runs=1))
+
+    silent, strict = run_async(both)
     assert silent.ok and len(silent.warnings) == 1, silent
     assert "was not applied but returned normally" in silent.warnings[0]
-    strict = await check_mongo(make_mongo_doc(), "strictly_greater", aclient, unique_name,
-                               runs=1)
     assert strict.ok and len(strict.warnings) == 1, strict
     assert re.search(r"same-token retry: sending 'w(\d+)' again with token \1 was refused "
                      r"\(Refused: \1\)", strict.warnings[0]), strict
 
 
-@pytest.mark.gen_test(timeout=30)
-async def test_a_store_ahead_of_this_redis_needs_a_floor(mongo_doc: MongoDoc,
-                                                         aclient: aredis.Redis,
-                                                         unique_name: str) -> None:
-    await mongo_doc.docs.insert_one({"_id": DOC, "value": "old", "fence": 10**12})
-    report = await check_store(mongo_doc.fenced, mongo_doc.read, redis=aclient,
-                               resource="doc:42", runs=1, ttl_ms=TTL_MS, prefix=unique_name)
-    assert not report.ok
+def test_a_store_ahead_of_this_redis_needs_a_floor(run_async: Any, unique_name: str) -> None:
+    async def without_and_with_floor(world: AsyncWorld) -> list[StoreReport]:
+        doc = world.doc()
+        await doc.docs.insert_one({"_id": DOC, "value": "old", "fence": 10**12})
+        return [await check_store(doc.fenced, doc.read, redis=world.redis, resource="doc:42",
+                                  runs=1, ttl_ms=TTL_MS, prefix=unique_name, floor=floor)
+                for floor in (None, 10**12)]
+
+    without, with_floor = run_async(without_and_with_floor)
+    assert not without.ok
     assert "the newest lease's, was refused (Refused: 1); if the store holds tokens from " \
-           "another Redis, pass its highest as floor=" in report.anomalies[0], report
-    report = await check_store(mongo_doc.fenced, mongo_doc.read, redis=aclient,
-                               resource="doc:42", runs=1, ttl_ms=TTL_MS, prefix=unique_name,
-                               floor=10**12)
-    assert report.ok, report
+           "another Redis, pass its highest as floor=" in without.anomalies[0], without
+    assert with_floor.ok, with_floor
 
 
-@pytest.mark.gen_test(timeout=60)
-async def test_a_check_in_two_steps_is_caught_nine_times_in_ten(
-        make_mongo_doc: Callable[[], MongoDoc], aclient: aredis.Redis, unique_name: str) -> None:
+def test_a_check_in_two_steps_is_caught_nine_times_in_ten(run_async: Any,
+                                                          unique_name: str) -> None:
     # One run of each scenario per check (the default is 3): ten checks, each on a
     # document and a token counter of its own.
-    caught = 0
-    for attempt in range(10):
-        report = await check_mongo(make_mongo_doc(), "in_two_steps", aclient,
-                                   f"{unique_name}-{attempt}", runs=1)
-        # It does refuse a late writer that comes after the newer write: only
-        # concurrent writers get through its window.
-        assert not late_write_found(report), report
-        caught += out_of_order_found(report)
-    assert caught >= 9
+    async def ten_checks(world: AsyncWorld) -> list[StoreReport]:
+        return [await check_mongo(world.doc(), "in_two_steps", world.redis,
+                                  f"{unique_name}-{attempt}", runs=1) for attempt in range(10)]
+
+    reports = run_async(ten_checks)
+    # It does refuse a late writer that comes after the newer write: only concurrent
+    # writers get through its window.
+    assert not any(late_write_found(report) for report in reports), reports
+    assert sum(out_of_order_found(report) for report in reports) >= 9
 
 
 # -- MongoDB, sync -----------------------------------------------------------------------
@@ -288,12 +298,10 @@ def test_the_sync_check_on_sql(fenced: bool, engine: sa.Engine, sync_client: red
 
 # -- the docs page's examples ------------------------------------------------------------
 
-@pytest.mark.gen_test(timeout=30)
-async def test_the_pages_async_example_passes_on_a_fenced_collection(
-        make_mongo_doc: Callable[[], MongoDoc], aclient: aredis.Redis) -> None:
+def test_the_pages_async_example_passes_on_a_fenced_collection(run_async: Any) -> None:
     example = docs_recipes.recipe("library/testing-kit.md",
                                   "test_invoice_writes_refuse_stale_tokens")
-    await example(make_mongo_doc().docs, aclient)
+    run_async(lambda world: example(world.doc().docs, world.redis))
 
 
 def test_the_pages_sync_example_passes_on_a_fenced_table(tmp_path: Path,
