@@ -33,6 +33,7 @@ from typing import Any, Sequence
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
+from fencing import __version__
 from fencing.errors import LockError
 from fencing.keys import KeySpace
 from fencing.lock import FencedLock
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m fencing",
         description="Take a lease with a fencing token by hand, or see who holds one.")
+    parser.add_argument("--version", action="version", version=f"redis-fencing {__version__}")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
                         help="the Redis the lock lives in (default: $REDIS_URL, else %(default)s)")
     parser.add_argument("--prefix", default="fencing",

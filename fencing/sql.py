@@ -7,8 +7,12 @@
     statement = fence(invoices, invoices.c.id == iid, {"total_cents": 500}, lease.token)
     applied = connection.execute(statement).rowcount == 1   # or an AsyncConnection
 
-The row keeps the highest token it accepted in `column` (an integer column,
-nullable or with a default of 0). The statement is::
+    statement = fence(Invoice, Invoice.id == iid, {"total_cents": 500}, lease.token)
+    applied = session.execute(statement).rowcount == 1      # an ORM class works too
+
+The row keeps the highest token it accepted in `column`: a BIGINT (tokens come
+from a counter that many resources share, so they pass 2**31 where INTEGER
+stops), nullable or with a default of 0. The statement is::
 
     UPDATE invoices SET total_cents=500, fence=:token
      WHERE invoices.id = :iid AND (invoices.fence IS NULL OR invoices.fence <= :token)
@@ -23,28 +27,36 @@ rows matched on those; on MySQL that needs the client flag FOUND_ROWS, which
 SQLAlchemy's MySQL dialects set.
 
 Nothing here runs the statement: execute it with any engine, sync or async.
+Given an ORM class, it is the same Core UPDATE of the class's table: through a
+Session it changes the row, not the objects the session has loaded (expire
+them, or re-read, after a write).
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from sqlalchemy import ColumnElement, Table, Update, or_, update
+from sqlalchemy import ColumnElement, Table, Update, inspect, or_, update
 
 __all__ = ["fence"]
 
 
-def fence(table: Table, whereclause: ColumnElement[bool] | None, values: Mapping[str, Any],
-          token: int, column: str = "fence") -> Update:
+def fence(table: Table | type[Any], whereclause: ColumnElement[bool] | None,
+          values: Mapping[str, Any], token: int, column: str = "fence") -> Update:
     """`UPDATE table SET values, column = token WHERE whereclause AND column <= token`,
     where a NULL `column` counts as 0. `whereclause` None updates every row that
     passes the token check.
 
-    Raises TypeError if `token` is not an int, ValueError if `table` has no such
-    column or `values` writes it already.
+    `table` is a Core `Table` or an ORM mapped class (its table is updated);
+    `values` and `column` name the table's columns.
+
+    Raises TypeError if `token` is not an int or `table` is neither a Table nor a
+    mapped class, ValueError if the table has no such column or `values` writes
+    it already.
     """
     if not isinstance(token, int) or isinstance(token, bool):
         raise TypeError(f"a fencing token is an int, got {token!r}")
+    table = _table_of(table)
     if column not in table.c:
         raise ValueError(f"table {table.name!r} has no column {column!r} for the token")
     if column in values:
@@ -55,3 +67,14 @@ def fence(table: Table, whereclause: ColumnElement[bool] | None, values: Mapping
     if whereclause is not None:
         statement = statement.where(whereclause)
     return statement.where(at_most_token)
+
+
+def _table_of(target: Table | type[Any]) -> Table:
+    """The Core table behind `target`: a Table itself, or a mapped class's."""
+    if isinstance(target, Table):
+        return target
+    mapper = inspect(target, raiseerr=False)
+    local_table = getattr(mapper, "local_table", None)
+    if not isinstance(local_table, Table):
+        raise TypeError(f"fence() takes a Table or an ORM mapped class, got {target!r}")
+    return local_table

@@ -19,6 +19,7 @@ from tornado.ioloop import IOLoop
 from devstack import RedisCluster
 from fencing import FencedLock
 from fencing.sync import FencedLock as SyncFencedLock
+from tests.fencing import postgres
 from tests.fencing.backends import CLUSTER, InThreads, client_for, sync_client_for
 
 LockFactory = Callable[..., FencedLock]
@@ -39,6 +40,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def redis_cluster() -> Iterator[RedisCluster]:
     with RedisCluster() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL of the session's own, for the SQL tests (skipped if not installed)."""
+    yield from postgres.running_url()
 
 
 @pytest.fixture(params=["redis", "cluster"])

@@ -15,10 +15,12 @@ import re
 import shutil
 import subprocess
 import tempfile
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 
 from devstack import ServerProcess
 
@@ -97,3 +99,18 @@ def running_url() -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path,
+                 metadata: sa.MetaData) -> Iterator[sa.Engine]:
+    """For a fixture parametrized "sqlite" / "postgresql" (the latter from the module's
+    `postgres_url` fixture): an engine on which `metadata`'s tables are new and empty."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fencing.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    made = sa.create_engine(url)
+    metadata.drop_all(made)
+    metadata.create_all(made)
+    yield made
+    made.dispose()

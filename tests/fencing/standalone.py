@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import fencing
 from tests.fencing.conftest import (lock, lock_target, make_lock,  # noqa: F401 (fixtures)
-                                    pytest_configure, pytest_generate_tests, redis_cluster)
+                                    postgres_url, pytest_configure, pytest_generate_tests,
+                                    redis_cluster)
 
 pytest_plugins = ["tests.redis_fixtures"]
 

