@@ -27,9 +27,8 @@ import logging
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Generator, TypeVar
 
-from redis.exceptions import NoScriptError, RedisError
-
-from fencing.core import ACQUIRE, RETRYABLE, LockBase, Step, lock_error, token_of
+from fencing.core import (CLIENT_ERRORS, NO_SCRIPT, NOTIFY, RETRYABLE, WAIT, LockBase, Step,
+                          lock_error, token_of)
 from fencing.errors import LockBusy, LockError, LockUnavailable
 from fencing.keys import LeaseKeys
 from fencing.lease import Lease
@@ -102,13 +101,11 @@ class FencedLock(LockBase):
         lease.mark_released()
         keys = LeaseKeys.of(self.prefix, lease.resources)
         try:
-            done = await self._call(
-                lambda: self._script(self._release, keys.acquire, (lease.lease_id,)))
+            return await self._run(self._core.releasing(lease))
         except asyncio.CancelledError:
             # The script may or may not have run; running it again is harmless.
             self._clean_up_later(keys, lease.lease_id)
             raise
-        return self._core.released(lease, done)
 
     async def extend(self, lease: Lease) -> bool:
         """Renew the lease to a full `ttl_ms`; False (and `lease.lost`) if it was lost."""
@@ -162,21 +159,26 @@ class FencedLock(LockBase):
 
     # -- private: Redis calls ----------------------------------------------------------
 
-    async def _run(self, steps: Generator[Step, Any, Lease | None]) -> Lease | None:
-        """Drive `LockCore.acquiring`: make each call it yields, send it the answer."""
+    async def _run(self, steps: Generator[Step, Any, T]) -> T:
+        """Drive `LockCore.acquiring`, `releasing` or `leaving`: make each call it yields,
+        send it the answer."""
         step: Step = next(steps)
         while True:
             kind, keys, args = step
-            if kind is ACQUIRE:
-                result = await self._call(lambda: self._script(self._acquire, keys, args))
-            else:
+            result: Any = None
+            if kind is WAIT:
                 result = await self._call(lambda: self.redis.blpop([keys], timeout=args),
                                           extra=args)
+            elif kind is NOTIFY:
+                with contextlib.suppress(LockError):
+                    result = await self._call(
+                        lambda: self._script(self._scripts[kind], keys, args))
+            else:
+                result = await self._call(lambda: self._script(self._scripts[kind], keys, args))
             try:
                 step = steps.send(result)
             except StopIteration as done:
-                lease: Lease | None = done.value
-                return lease
+                return done.value
 
     async def _script(self, script: Any, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
         """EVALSHA, and the source once if Redis does not know the script (it restarted).
@@ -184,9 +186,8 @@ class FencedLock(LockBase):
         What redis-py's Script object does, without the wrapper's cost on every call."""
         try:
             return await self.redis.evalsha(script.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            script.sha = await self.redis.script_load(script.script)
-            return await self.redis.evalsha(script.sha, len(keys), *keys, *args)
+        except NO_SCRIPT:  # EVAL runs the source and caches it: one round trip, not two
+            return await self.redis.eval(script.script, len(keys), *keys, *args)
 
     def _clean_up_later(self, keys: LeaseKeys, lease_id: str) -> None:
         """After a cancelled or failed acquire: release what it may have taken, leave the queues.
@@ -197,7 +198,7 @@ class FencedLock(LockBase):
         """
         async def clean_up() -> None:
             with contextlib.suppress(LockError):
-                await self._call(lambda: self._script(self._leave, keys.acquire, (lease_id,)))
+                await self._run(self._core.leaving(keys, lease_id))
 
         try:
             task = asyncio.get_running_loop().create_task(clean_up())
@@ -255,7 +256,7 @@ class FencedLock(LockBase):
                 result = await self._once(make, self.op_timeout, extra)
             except RETRYABLE as exc:
                 result = await self._retry(make, extra, started, exc)
-        except (RedisError, *RETRYABLE) as exc:
+        except (*CLIENT_ERRORS, *RETRYABLE) as exc:
             raise lock_error(exc) from exc
         if task is not None and task.cancelling() > cancels:
             # The call returned although the task was cancelled during it: before

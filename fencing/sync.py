@@ -38,9 +38,8 @@ import threading
 import time
 from typing import Any, Callable, Generator, Iterator, TypeVar
 
-from redis.exceptions import NoScriptError, RedisError
-
-from fencing.core import ACQUIRE, RETRYABLE, LockBase, Step, lock_error, token_of
+from fencing.core import (CLIENT_ERRORS, NO_SCRIPT, NOTIFY, RETRYABLE, WAIT, LockBase, Step,
+                          lock_error, token_of)
 from fencing.errors import LeaseLost, LockBusy, LockError, LockUnavailable
 from fencing.keys import LeaseKeys
 from fencing.lease import Lease
@@ -93,12 +92,11 @@ class FencedLock(LockBase):
         lease.mark_released()
         keys = LeaseKeys.of(self.prefix, lease.resources)
         try:
-            done = self._call(lambda: self._script(self._release, keys.acquire, (lease.lease_id,)))
+            return self._run(self._core.releasing(lease))
         except BaseException as exc:
             if not isinstance(exc, LockError):  # interrupted: the script may not have run
                 self._clean_up(keys, lease.lease_id)
             raise
-        return self._core.released(lease, done)
 
     def extend(self, lease: Lease) -> bool:
         """Renew the lease to a full `ttl_ms`; False (and `lease.lost`) if it was lost."""
@@ -153,20 +151,24 @@ class FencedLock(LockBase):
 
     # -- private: Redis calls ----------------------------------------------------------
 
-    def _run(self, steps: Generator[Step, Any, Lease | None]) -> Lease | None:
-        """Drive `LockCore.acquiring`: make each call it yields, send it the answer."""
+    def _run(self, steps: Generator[Step, Any, T]) -> T:
+        """Drive `LockCore.acquiring`, `releasing` or `leaving`: make each call it yields,
+        send it the answer."""
         step: Step = next(steps)
         while True:
             kind, keys, args = step
-            if kind is ACQUIRE:
-                result = self._call(lambda: self._script(self._acquire, keys, args))
-            else:
+            result: Any = None
+            if kind is WAIT:
                 result = self._call(lambda: self.redis.blpop([keys], timeout=args))
+            elif kind is NOTIFY:
+                with contextlib.suppress(LockError):
+                    result = self._call(lambda: self._script(self._scripts[kind], keys, args))
+            else:
+                result = self._call(lambda: self._script(self._scripts[kind], keys, args))
             try:
                 step = steps.send(result)
             except StopIteration as done:
-                lease: Lease | None = done.value
-                return lease
+                return done.value
 
     def _script(self, script: Any, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
         """EVALSHA, and the source once if Redis does not know the script (it restarted).
@@ -174,15 +176,14 @@ class FencedLock(LockBase):
         What redis-py's Script object does, without the wrapper's cost on every call."""
         try:
             return self.redis.evalsha(script.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            script.sha = self.redis.script_load(script.script)
-            return self.redis.evalsha(script.sha, len(keys), *keys, *args)
+        except NO_SCRIPT:  # EVAL runs the source and caches it: one round trip, not two
+            return self.redis.eval(script.script, len(keys), *keys, *args)
 
     def _clean_up(self, keys: LeaseKeys, lease_id: str) -> None:
         """After an interrupted or failed acquire: release what it may have taken (a lease
         handed to it included), leave the queues. A lease id is never reused."""
         with contextlib.suppress(LockError):
-            self._call(lambda: self._script(self._leave, keys.acquire, (lease_id,)))
+            self._run(self._core.leaving(keys, lease_id))
 
     def _keep_alive(self, lease: Lease, max_hold: float | None, stop: threading.Event) -> None:
         core = self._core
@@ -205,7 +206,7 @@ class FencedLock(LockBase):
                 return make()
             except RETRYABLE as exc:
                 return self._retry(make, started, exc)
-        except (RedisError, *RETRYABLE) as exc:
+        except (*CLIENT_ERRORS, *RETRYABLE) as exc:
             raise lock_error(exc) from exc
 
     def _retry(self, make: Callable[[], T], started: float, error: BaseException) -> T:

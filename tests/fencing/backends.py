@@ -21,6 +21,7 @@ import redis.cluster
 from redis.asyncio.cluster import RedisCluster
 
 from fencing import Lease
+from fencing.core import SCRIPTS
 from fencing.keys import KeySpace
 from fencing.sync import FencedLock as SyncFencedLock
 
@@ -125,8 +126,7 @@ async def queued(lock: Any, resource: str, count: int = 1) -> None:
 async def wait_for_a_release(lock: Any, resource: str) -> tuple[Lease, Lease, int]:
     """A holder, and a waiter that gets `resource` when the holder releases it: the holder's
     lease, the waiter's, and how many script and BLPOP calls Redis saw meanwhile."""
-    warm = await lock.acquire("warm")  # Redis learns the scripts (a NOSCRIPT is a call too)
-    assert warm is not None and await lock.release(warm)
+    await warm_scripts(lock.redis)  # Redis learns the scripts (a NOSCRIPT is a call too)
     holder = await lock.acquire(resource)
     assert holder is not None
     before = await command_calls(lock.redis, "evalsha", "eval", "blpop")
@@ -140,6 +140,12 @@ async def wait_for_a_release(lock: Any, resource: str) -> tuple[Lease, Lease, in
     await releaser
     assert lease is not None
     return holder, lease, await command_calls(lock.redis, "evalsha", "eval", "blpop") - before
+
+
+async def warm_scripts(client: Any) -> None:
+    """Loads the lock's scripts into Redis (every master of a cluster)."""
+    for source in SCRIPTS.values():
+        await client.script_load(source)
 
 
 async def command_calls(client: Any, *commands: str) -> int:
