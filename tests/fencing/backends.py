@@ -13,16 +13,16 @@ import asyncio
 import contextlib
 import functools
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, AsyncIterator, Callable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import redis
 import redis.asyncio as aredis
 import redis.cluster
 from redis.asyncio.cluster import RedisCluster
 
-from fencing import Lease
+from fencing import Lease, scripts
 from fencing.core import SCRIPTS
-from fencing.keys import KeySpace
+from fencing.keys import KeySpace, LeaseKeys
 from fencing.sync import FencedLock as SyncFencedLock
 
 CLUSTER = "cluster:"
@@ -140,6 +140,18 @@ async def wait_for_a_release(lock: Any, resource: str) -> tuple[Lease, Lease, in
     await releaser
     assert lease is not None
     return holder, lease, await command_calls(lock.redis, "evalsha", "eval", "blpop") - before
+
+
+def acquire_script(lock: Any) -> Callable[..., Awaitable[Any]]:
+    """ACQUIRE as the lock sends it, for a lease id the test picks (a waiter the test drives
+    step by step): `await acquire(keys, lease_id, liveness_ms, ttl_ms=5_000)`."""
+    script = lock.redis.register_script(scripts.ACQUIRE)
+
+    async def acquire(keys: LeaseKeys, lease_id: str, liveness_ms: int,
+                      ttl_ms: int = 5_000) -> Any:
+        return await script(keys=keys.with_wake(lease_id),
+                            args=[ttl_ms, 0, lease_id, liveness_ms, *keys.layout])
+    return acquire
 
 
 async def warm_scripts(client: Any) -> None:

@@ -9,24 +9,12 @@ BLPOP timed out) when the grant came.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
 from fencing import FencedLock, Lease, scripts
 from fencing.keys import LeaseKeys
-from tests.fencing.backends import CLUSTER, command_calls, queued, warm_scripts
-
-
-def acquire_script(lock: FencedLock) -> Any:
-    script = lock.redis.register_script(scripts.ACQUIRE)
-
-    async def acquire(keys: LeaseKeys, lease_id: str, liveness_ms: int,
-                      ttl_ms: int = 5_000) -> Any:
-        """One ACQUIRE, as the lock sends it for lease id `lease_id`."""
-        return await script(keys=keys.with_wake(lease_id),
-                            args=[ttl_ms, 0, lease_id, liveness_ms, *keys.layout])
-    return acquire
+from tests.fencing.backends import CLUSTER, acquire_script, command_calls, queued, warm_scripts
 
 
 async def held_with_a_waiter(lock: FencedLock, waiter: str,
