@@ -318,7 +318,10 @@ def client_retries(redis: Any) -> int:
     if retry is None:
         get_retry = getattr(redis, "get_retry", None)
         retry = get_retry() if callable(get_retry) else None
-    return int(retry.get_retries()) if retry is not None else 0
+    if retry is None:
+        return 0
+    get_retries = getattr(retry, "get_retries", None)  # valkey-py's Retry has no getter
+    return int(get_retries() if callable(get_retries) else getattr(retry, "_retries", 0))
 
 
 def _socket_timeout(redis: Any) -> float | None:
