@@ -34,7 +34,8 @@ import logging
 import secrets
 from typing import Any, Callable, Generator, Iterator
 
-from redis.exceptions import ClusterDownError, NoScriptError, RedisError, TryAgainError
+from redis.exceptions import (ClusterDownError, ClusterError, NoScriptError, RedisError,
+                              TryAgainError)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -46,10 +47,12 @@ from fencing.lease import Lease
 log = logging.getLogger("fencing")
 
 # Errors after which a call may not have reached Redis, or its answer was lost
-# (BusyLoadingError, a restarted Redis still loading its data, is a ConnectionError).
+# (BusyLoadingError, a restarted Redis still loading its data, is a ConnectionError;
+# a cluster client's ClusterError "TTL exhausted" means every try met a slot on the
+# move, ASK or TRYAGAIN, which Redis answers before it runs a script).
 RETRYABLE: tuple[type[BaseException], ...] = (
     RedisConnectionError, RedisTimeoutError, TimeoutError, OSError, ClusterDownError,
-    TryAgainError)
+    TryAgainError, ClusterError)
 # What a Redis client raises, and what it raises for a script Redis does not know.
 CLIENT_ERRORS: tuple[type[BaseException], ...] = (RedisError,)
 NO_SCRIPT: tuple[type[BaseException], ...] = (NoScriptError,)
@@ -59,7 +62,8 @@ except ImportError:  # pragma: no cover - valkey-py is optional
     pass
 else:
     RETRYABLE += (valkey_errors.ConnectionError, valkey_errors.TimeoutError,
-                  valkey_errors.ClusterDownError, valkey_errors.TryAgainError)
+                  valkey_errors.ClusterDownError, valkey_errors.TryAgainError,
+                  valkey_errors.ClusterError)
     CLIENT_ERRORS += (valkey_errors.ValkeyError,)
     NO_SCRIPT += (valkey_errors.NoScriptError,)
 # The pauses before each retry: the first at once (a dead pooled connection

@@ -7,7 +7,16 @@ tokens come from the same counters.
 Every key a script reads or writes is one of its KEYS (Redis's scripting
 rule): a strict server (Dragonfly, Kvrocks with lua-strict-key-accessing) runs
 them, and on a Redis Cluster a slot that is migrating is met with TRYAGAIN or
-ASK before a script runs, never half-way. A release therefore grants the lease
+ASK before a script runs, never half-way. Half-way is still possible in one
+way, which the scripts avoid: while its slot migrates, Redis checks each
+command inside a script too, and a key the script itself removed earlier (a
+DEL, the last member of a set) counts as moved away: the script stops there
+with its writes done. So a script never touches a key after it may have
+removed it: a lock it frees is deleted last (a hand-off overwrites it
+instead), the shared sets and hashes keep a sentinel member ("") while in use
+and are deleted, when only the sentinel is left, at the very end (`tidy`),
+and every command inside names a single key (a multi-key command meets
+TRYAGAIN on the importing side). A release therefore grants the lease
 only to a waiter whose resources are all among the releaser's, and cannot push
 onto the waiter's wake list itself: it returns the wake keys and tokens to
 notify, and the client sends NOTIFY for each (a notification that is lost
@@ -101,6 +110,26 @@ local function forget(who, j)
   redis.call('ZREM', KEYS[2 * n + 3 * j - 1], who)
   redis.call('HDEL', KEYS[2 * n + 3 * j], who)
 end
+-- Locks this call frees: true until a hand-off takes them over; deleted by `tidy`.
+local freed = {}
+local function free(i)
+  if freed[i] ~= nil then return freed[i] end
+  return redis.call('EXISTS', KEYS[i]) == 0
+end
+-- The very end of a script on the slow path: delete the locks it freed and did not
+-- hand on, and the queues, waiters and wants left with their sentinel alone.
+local function tidy()
+  for i = 1, n do
+    if freed[i] then redis.call('DEL', KEYS[i]) end
+    if redis.call('ZCARD', KEYS[n + i]) == 1 then redis.call('DEL', KEYS[n + i]) end
+  end
+  for j = 1, m do
+    if redis.call('ZCARD', KEYS[2 * n + 3 * j - 1]) == 1 then
+      redis.call('DEL', KEYS[2 * n + 3 * j - 1])
+    end
+    if redis.call('HLEN', KEYS[2 * n + 3 * j]) == 1 then redis.call('DEL', KEYS[2 * n + 3 * j]) end
+  end
+end
 -- The first live waiter of resource i's queue, dropping the dead ones ahead of it.
 -- A waiter is live while its deadline in its key space's `waiters` lies ahead; it
 -- is the same in each of its key spaces, so a waiter is dead in all its queues or
@@ -110,7 +139,7 @@ local function live_head(i)
   local queue, waiters = KEYS[n + i], KEYS[2 * n + 3 * j - 1]
   while true do
     local head = redis.call('ZRANGE', queue, 0, 0)[1]
-    if not head then return nil end
+    if not head or head == '' then return nil end  -- empty, or the sentinel alone
     local deadline = redis.call('ZSCORE', waiters, head)
     if deadline and tonumber(deadline) > math.floor(clock_us() / 1000) then return head end
     redis.call('ZREM', queue, head)
@@ -133,6 +162,7 @@ local function hand_off(i)
   local want = redis.call('HGET', KEYS[2 * n + 3 * space(i)], head)
   if not want then return end
   want = cjson.decode(want)  -- {ticket, ttl, floor, wake key, lock keys...}: strings
+  if type(want[1]) ~= 'string' then return end  -- left by the scheme before: it dies out
   if not index then
     index = {}
     for k = 1, n do index[KEYS[k]] = k end
@@ -140,7 +170,7 @@ local function hand_off(i)
   local at, js, has = {}, {}, {}
   for k = 5, #want do
     local other = index[want[k]]
-    if not other or redis.call('EXISTS', KEYS[other]) == 1 or live_head(other) ~= head then
+    if not other or not free(other) or live_head(other) ~= head then
       note(want[4], '0')
       return
     end
@@ -154,6 +184,7 @@ local function hand_off(i)
   local token = string.format('%d', draw('token', js, tonumber(want[3])))
   for _, k in ipairs(at) do
     redis.call('SET', KEYS[k], token .. ':' .. head, 'PX', want[2])
+    freed[k] = false
     redis.call('ZREM', KEYS[n + k], head)
   end
   for _, j in ipairs(js) do
@@ -171,7 +202,7 @@ local function leave(id, wake)
   for i = 1, n do
     local value = redis.call('GET', KEYS[i])
     if value and string.sub(value, -#suffix) == suffix then
-      redis.call('DEL', KEYS[i])
+      freed[i] = true
       pass[i] = true
     end
   end
@@ -225,9 +256,14 @@ for i = 1, n do
     mine = mine + 1
   end
 end
-if not blocked and mine == 0
-    and redis.call('EXISTS', unpack(KEYS, n + 1, 2 * n)) == 0 then
-  -- the fast path: nothing held, nobody in line
+local clear = not blocked and mine == 0
+for i = 1, clear and n or 0 do
+  if redis.call('ZCARD', KEYS[n + i]) > 1 then  -- waiters, besides the sentinel
+    clear = false
+    break
+  end
+end
+if clear then  -- the fast path: nothing held, nobody in line
   local token = draw('token', nil, floor)
   value = string.format('%d', token) .. suffix
   for i = 1, n do redis.call('SET', KEYS[i], value, 'PX', ttl) end
@@ -244,6 +280,7 @@ end
 if mine == n then
   for i = 1, n do redis.call('PEXPIRE', KEYS[i], ttl) end
   done_waiting()
+  tidy()
   return tonumber(string.sub(value, 1, -#suffix - 1))
 end
 if not blocked then
@@ -281,13 +318,13 @@ if blocked then
     local want = {ticket, ttl, ARGV[2], wake}
     for i = 1, n do
       want[4 + i] = KEYS[i]
-      redis.call('ZADD', KEYS[n + i], ticket, id)
+      redis.call('ZADD', KEYS[n + i], ticket, id, 'inf', '')
       keep(KEYS[n + i], live)
     end
     want = cjson.encode(want)
     for j = 1, m do
-      redis.call('HSET', KEYS[2 * n + 3 * j], id, want)
-      redis.call('ZADD', KEYS[2 * n + 3 * j - 1], now + live, id)
+      redis.call('HSET', KEYS[2 * n + 3 * j], id, want, '', '')
+      redis.call('ZADD', KEYS[2 * n + 3 * j - 1], now + live, id, 'inf', '')
       keep(KEYS[2 * n + 3 * j], live)
       keep(KEYS[2 * n + 3 * j - 1], live)
       keep(KEYS[2 * n + 3 * j - 2], live)
@@ -296,6 +333,7 @@ if blocked then
   elseif live < 0 then
     leave(id, wake)
   end
+  tidy()
   return with_notes(answer)
 end
 local token = draw('token', nil, floor)
@@ -303,6 +341,7 @@ value = string.format('%d', token) .. suffix
 for i = 1, n do redis.call('SET', KEYS[i], value, 'PX', ttl) end
 for j = 1, m do keep(KEYS[2 * n + 3 * j - 2], tonumber(ttl)) end
 done_waiting()
+tidy()
 return token
 """
 
@@ -321,12 +360,21 @@ for i = 1, n do
   local value = redis.call('GET', KEYS[i])
   if not value or string.sub(value, -#suffix) ~= suffix then return 0 end
 end
-redis.call('DEL', unpack(KEYS, 1, n))
-if redis.call('EXISTS', unpack(KEYS, n + 1, 2 * n)) == 0 then
-  return 1  -- the fast path: nobody to hand over to
+local waiting = false
+for i = 1, n do
+  if redis.call('ZCARD', KEYS[n + i]) > 1 then  -- waiters, besides the sentinel
+    waiting = true
+    break
+  end
+end
+if not waiting then  -- the fast path: nobody to hand over to
+  for i = 1, n do redis.call('DEL', KEYS[i]) end
+  return 1
 end
 """ + _COUNTERS + _PRELUDE + """
+for i = 1, n do freed[i] = true end
 for i = 1, n do hand_off(i) end
+tidy()
 if #notes == 0 then return 1 end
 return with_notes({1})
 """
@@ -356,6 +404,7 @@ local layout = 2
 local n = tonumber(ARGV[layout])
 """ + _COUNTERS + _PRELUDE + """
 leave(id, KEYS[#KEYS])
+tidy()
 if #notes == 0 then return 1 end
 return with_notes({1})
 """

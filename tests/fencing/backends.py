@@ -117,7 +117,7 @@ async def queued(lock: Any, resource: str, count: int = 1) -> None:
     """Returns once `count` waiters are in line for `resource` (bounded)."""
     queue = KeySpace.of(lock.prefix, (resource,)).queue(resource)
     for _ in range(1000):
-        if await lock.redis.zcard(queue) >= count:
+        if await lock.redis.zcount(queue, "-inf", "(inf") >= count:  # not the sentinel
             return
         await asyncio.sleep(0.005)
     raise AssertionError(f"fewer than {count} waiters queued for {resource}")
