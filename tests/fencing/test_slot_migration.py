@@ -77,15 +77,19 @@ def redirections(cluster: RedisCluster) -> int:
 @pytest.mark.gen_test(timeout=90)
 async def test_a_lock_keeps_one_holder_while_its_slot_migrates(
         cluster: RedisCluster, unique_name: str) -> None:
-    client = AsyncRedisCluster.from_url(cluster.url, socket_timeout=2)
-    lock = FencedLock(client, ttl_ms=2_000, prefix=unique_name, max_poll=0.1)
+    # A client per contender, as separate processes would have: redis-py's async cluster
+    # client rediscovers the cluster after a MOVED and, meanwhile, breaks the connections
+    # of other calls in flight on the same client (cf. redis-py issue #3935).
+    clients = [AsyncRedisCluster.from_url(cluster.url, socket_timeout=2) for _ in range(7)]
+    locks = [FencedLock(client, ttl_ms=2_000, prefix=unique_name, max_poll=0.1)
+             for client in clients]
     space = KeySpace.of(unique_name, (RESOURCE,))
     slot = key_slot(space.seq.encode())
     holding: list[int] = []
     tokens: list[int] = []
     migrating = True
 
-    async def contender() -> None:
+    async def contender(lock: FencedLock) -> None:
         while migrating:
             try:
                 lease = await lock.acquire(RESOURCE, timeout=5)
@@ -103,11 +107,16 @@ async def test_a_lock_keeps_one_holder_while_its_slot_migrates(
             except LockUnavailable:
                 pass  # its ttl ends it; the next holder's token is higher all the same
 
+    lock = locks[0]
+    tasks: list[asyncio.Task[None]] = []
     try:
-        first = await lock.acquire(RESOURCE)  # the slot has keys to move
-        assert first is not None and await lock.release(first)
+        for each in locks:  # every client knows the cluster before the migration starts
+            first = await each.acquire(RESOURCE)
+            assert first is not None and await each.release(first)
+        # Keys of the slot besides the lock's, so that moving it takes a while (2 s).
+        await clients[0].mset({f"{{{TAG}}}:filler:{n}": "x" for n in range(40)})
         before = redirections(cluster)
-        tasks = [asyncio.create_task(contender()) for _ in range(6)]
+        tasks = [asyncio.create_task(contender(other)) for other in locks[1:]]
         moved = await asyncio.get_running_loop().run_in_executor(
             None, migrate, cluster, slot, 0.05)
         await asyncio.sleep(0.3)  # a while on the new master
@@ -118,10 +127,15 @@ async def test_a_lock_keeps_one_holder_while_its_slot_migrates(
         assert len(tokens) > 10 and tokens == sorted(set(tokens))
         # Nothing half-done: the lock is free, nobody in line, and it works on its new node.
         assert await lock.holder(RESOURCE) is None
-        assert await client.exists(space.queue(RESOURCE)) == 0
+        assert await clients[0].exists(space.queue(RESOURCE)) == 0
         last = await lock.acquire(RESOURCE)
         assert last is not None and last.token > tokens[-1]
         assert await lock.release(last)
     finally:
-        await lock.close()
-        await client.aclose()
+        migrating = False
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for lock, client in zip(locks, clients):
+            await lock.close()
+            await client.aclose()
