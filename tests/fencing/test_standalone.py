@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 
 CHECKOUT = Path(__file__).resolve().parents[2]
-NOT_LIBRARY_TESTS = {"test_mongo.py", "test_sentinel.py", "test_standalone.py"}
+NOT_LIBRARY_TESTS = {"test_mongo.py", "test_sentinel.py", "test_standalone.py",
+                     "test_valkey_client.py"}
 LIBRARY_TESTS = sorted(f"tests/fencing/{path.name}"
                        for path in (CHECKOUT / "tests" / "fencing").glob("test_*.py")
                        if path.name not in NOT_LIBRARY_TESTS)
