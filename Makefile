@@ -8,13 +8,14 @@ PY      := $(VENV)/bin/python
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 PROD    := $(COMPOSE) -f docker-compose.production.yml
 
-.PHONY: help run test lint bench bench-lock bench-http demo chaos newman compose-check build run_prod infra_down_prod \
+.PHONY: help run test lint docs bench bench-lock bench-http demo chaos newman compose-check build run_prod infra_down_prod \
         infra infra_down clean
 
 help:
 	@echo "make run              both services (+ Redis and MongoDB unless REDIS_URL/MONGO_URL set)"
 	@echo "make test             the test suite (real Redis and MongoDB-wire servers)"
 	@echo "make lint             flake8 and mypy"
+	@echo "make docs             the documentation site, into site/ (open site/index.html)"
 	@echo "make bench            benchmarks (side by side, one run)"
 	@echo "make demo             two concurrent updates, told from the services' logs"
 	@echo "make chaos            the naive lock and the fenced one under the same faults, and a report"
@@ -69,8 +70,14 @@ newman: node_modules/.installed
 test: $(VENV)/.dev-installed node_modules/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The site (mkdocs.yml) with its API reference; mermaid comes from npm (package.json), so
+# the pages draw their diagrams with no network. --strict: a broken link fails the build.
+docs: $(VENV)/.dev-installed node_modules/.installed
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+	@echo "the site: site/index.html (its search needs it served: python3 -m http.server -d site)"
+
 lint: $(VENV)/.dev-installed
-	$(PY) -m flake8 fencing orders invoices servicekit devstack benchmarks tests
+	$(PY) -m flake8 fencing orders invoices servicekit devstack benchmarks examples tests
 	$(PY) -m mypy
 
 $(VENV)/.bench-installed: setup.cfg pyproject.toml | $(VENV)/.dev-installed
@@ -114,4 +121,4 @@ infra_down:
 	$(COMPOSE) down
 
 clean:
-	rm -rf $(VENV) .data bench-results *.egg-info fencing/*.egg-info fencing/build node_modules
+	rm -rf $(VENV) .data bench-results *.egg-info fencing/*.egg-info fencing/build node_modules site

@@ -37,7 +37,8 @@ from typing import Any, Callable
 
 from tornado.httpclient import AsyncHTTPClient
 
-from devstack import Deployment, MongoServer, RedisServer, ServiceProcess
+from devstack import MongoServer, RedisServer, ServiceProcess
+from devstack.deployment import Deployment
 from devstack.http import request as send
 from devstack.process import cpu_seconds
 from benchmarks import http_capacity
@@ -117,10 +118,9 @@ class Bench:
         for name, (extra, invoices, orders) in layouts.items():
             env = {**common, **extra, "MONGO_DB": f"bench_{name.replace('-', '_')}",
                    "LOCK_PREFIX": f"bench-{name}"}
-            deployment = Deployment.build(env, invoices=invoices, orders=orders,
+            deployment = Deployment.build(env, counts={"invoices": invoices, "orders": orders},
                                           logs=self.workdir, log_prefix=f"{name}-")
-            for kind, instances in (("invoices", deployment.invoices),
-                                    ("orders", deployment.orders)):
+            for kind, instances in deployment.instances.items():
                 for i, process in enumerate(instances):
                     process.start()
                     self.processes[f"{name}/{kind}-{i}"] = process
@@ -279,8 +279,7 @@ async def breakdown(updates: int = 150) -> dict[str, float]:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from devstack.http import call
-    from devstack.in_process import Stack
-    from servicekit.settings import Settings
+    from devstack.in_process import Stack, StackSettings
     from servicekit.tracing import instrument
 
     exporter = InMemorySpanExporter()
@@ -293,9 +292,9 @@ async def breakdown(updates: int = 150) -> dict[str, float]:
         redis.start()
         mongo.start()
         AsyncHTTPClient.configure(None)
-        stack = await Stack.start(Settings(mongo_url=mongo.url, redis_url=redis.url,
-                                           mongo_db="breakdown", lock_prefix="breakdown",
-                                           repair_interval_ms=0, http_client="simple"))
+        stack = await Stack.start(StackSettings(
+            mongo_url=mongo.url, redis_url=redis.url, mongo_db="breakdown",
+            lock_prefix="breakdown", repair_interval_ms=0, http_client="simple"))
         try:
             order = await stack.create_order()
             parts: dict[str, list[float]] = {}

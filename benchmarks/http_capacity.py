@@ -67,7 +67,8 @@ def capacity(cells: list[dict[str, Any]], scenario: str,
 
 
 def markdown(plans: dict[str, Any]) -> str:
-    """The README's tables: one row per tier and strategy, then the plans."""
+    """The performance page's tables (docs/services/performance.md): one row per tier and
+    strategy, then the plans."""
     names = list(plans)
     lines = ["| tier | " + " | ".join(f"{name}: CPU ms / update | {name}: updates/s per core"
                                       for name in names) + " |",

@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--plot", default="docs/benchmarks/lock.png", help="'' for none")
     args = parser.parse_args()
     plan = scenarios(args.seconds, args.wait_seconds, args.wait_timeout)
-    load_before = os.getloadavg()[0]  # what else ran on the machine: see the README
+    load_before = os.getloadavg()[0]  # what else ran: see docs/services/performance.md
     server = RedisServer()
     with server:
         with redis.Redis.from_url(server.url, socket_timeout=5.0) as probe:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from pymongo import AsyncMongoClient
 
-from devstack import Deployment, MongoServer, RedisServer
+from devstack import MongoServer, RedisServer
+from devstack.deployment import Deployment
 from devstack.http import request
 from devstack.process import cpu_seconds
 from devstack.workload import create_orders
@@ -39,7 +40,7 @@ async def measure(name: str, slug: str, extra: dict[str, str], mongo: MongoServe
            "LOG_FORMAT": "json", **extra}
     deployment = Deployment.build(env, logs=Path(logs), log_prefix=f"{slug}-")
     deployment.start()
-    orders, invoices = deployment.orders[0], deployment.invoices[0]
+    orders, invoices = deployment["orders"][0], deployment["invoices"][0]
     client: AsyncMongoClient = AsyncMongoClient(mongo.url, timeoutMS=10_000)
     try:
         ids = [order["id"] for order in await create_orders(orders.url, 5)]

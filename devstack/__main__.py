@@ -72,9 +72,10 @@ class Runner:
         if not os.environ.get("INVOICES_API_KEY"):
             env["INVOICES_API_KEY"] = secrets.token_urlsafe(32)  # orders and invoices share it
         if self.instances == 1:
-            deployment = Deployment.build(env, invoices_url=env["INVOICES_URL"],
-                                          invoices_ports=[invoices_port],
-                                          orders_ports=[orders_port], host=host, args=self.args)
+            deployment = Deployment.build(
+                env, urls={"INVOICES_URL": env["INVOICES_URL"]},
+                ports={"invoices": [invoices_port], "orders": [orders_port]}, host=host,
+                args=self.args)
             for instance in deployment.processes:
                 self.start(instance, instance.name)
         else:
@@ -97,9 +98,9 @@ class Runner:
         """N instances of each service on free ports, nginx on the two public ports;
         orders reach invoices through nginx too, as they would in production."""
         deployment = Deployment.build(
-            env, invoices=self.instances, orders=self.instances,
-            invoices_url=f"http://{host}:{invoices_port}", host=host, args=self.args)
-        invoices, orders = deployment.invoices, deployment.orders
+            env, counts={"invoices": self.instances, "orders": self.instances},
+            urls={"INVOICES_URL": f"http://{host}:{invoices_port}"}, host=host, args=self.args)
+        invoices, orders = deployment["invoices"], deployment["orders"]
         for index, instance in enumerate(invoices, 1):
             instance.name = f"invoices-{index}"
             self.start(instance, instance.name)

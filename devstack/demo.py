@@ -97,7 +97,7 @@ def main() -> int:
         redis.start()
         mongo.start()
         deployment.start()
-        asyncio.run(tell(deployment.orders[0], deployment.invoices[0], logs))
+        asyncio.run(tell(deployment["orders"][0], deployment["invoices"][0], logs))
         print(f"\nlogs: {logs}")
         return 0
     finally:

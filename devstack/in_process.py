@@ -17,17 +17,23 @@ from tornado.httpserver import HTTPServer
 
 import invoices.app
 import orders.app
+from invoices.settings import InvoiceSettings
+from orders.settings import OrderSettings
 from devstack.http import call
 from devstack.ports import free_port
 from devstack.workload import ITEM, USER
 from servicekit.app import ServiceApp
 from servicekit.server import MAX_ACCEPTED_BODY, Resources
-from servicekit.settings import Settings
+
+
+@dataclass(frozen=True)
+class StackSettings(OrderSettings, InvoiceSettings):
+    """Both services' settings in one: each reads its own, and the kit's, from it."""
 
 
 @dataclass
 class Stack:
-    settings: Settings
+    settings: StackSettings
     orders_url: str = ""
     invoices_url: str = ""
     resources: list[Resources] = field(default_factory=list)
@@ -35,7 +41,7 @@ class Stack:
     apps: list[ServiceApp[Any]] = field(default_factory=list)  # invoices, then orders
 
     @classmethod
-    async def start(cls, settings: Settings) -> "Stack":
+    async def start(cls, settings: StackSettings) -> "Stack":
         invoices_port, orders_port = free_port(), free_port()
         settings = dataclasses.replace(
             settings, orders_port=orders_port, invoices_port=invoices_port,

@@ -6,7 +6,8 @@ left to right. Faults are shaded across all rows; each answered write is a
 dot (green: acknowledged; grey: refused with a 4xx; hollow: no answer); an
 invoice write the logs name is a tick with its token (green: accepted; orange
 cross: refused as stale or without the lock); each anomaly is a red ring,
-numbered, and explained in a sentence under its timeline.
+numbered, and explained in a sentence under its timeline. The faults' colours
+and legend come from the registry, `devstack.chaos.faults.FAULTS`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from devstack.chaos.faults import FAULTS
 from devstack.history import History
 
 ANOMALY_COLOUR = "#d62728"
@@ -57,6 +59,11 @@ def strategy_data(name: str, history: History) -> dict[str, Any]:
             "end": max(times, default=1.0)}
 
 
+def fault_legend() -> str:
+    return "\n".join(f'<span><i style="background:{fault.colour}"></i>'
+                     f'{html.escape(fault.legend)}</span>' for fault in FAULTS)
+
+
 def write_report(path: Path, histories: dict[str, History], held: bool) -> Path:
     data = [strategy_data(name, history) for name, history in histories.items()]
     counts = ", ".join(f"{d['name']}: {len(d['anomalies'])} anomalies" for d in data)
@@ -64,7 +71,9 @@ def write_report(path: Path, histories: dict[str, History], held: bool) -> Path:
                if held else "The demonstration did not hold.")
     # "</" cannot end the script element early once escaped.
     payload = json.dumps(data).replace("</", "<\\/")
+    fill = json.dumps({fault.kind: fault.colour for fault in FAULTS})
     path.write_text(PAGE.replace("@VERDICT@", html.escape(f"{verdict} ({counts})"))
+                    .replace("@FAULT_LEGEND@", fault_legend()).replace("@FAULT_FILL@", fill)
                     .replace("@ANOMALY@", ANOMALY_COLOUR).replace("@DATA@", payload),
                     encoding="utf-8")
     return path
@@ -92,11 +101,7 @@ p.none { color: #2ca02c; font-weight: 600; }
 <h1><code>make chaos</code>: the same load and faults, naive lock vs fencing tokens</h1>
 <p class="verdict">@VERDICT@</p>
 <p class="legend">
-<span><i style="background:#cfe3ff"></i>instance frozen</span>
-<span><i style="background:#ffe0b3"></i>instance killed</span>
-<span><i style="background:#e5d4ff"></i>Redis restarted empty</span>
-<span><i style="background:#d4f0d4"></i>instance cut off (partition)</span>
-<span><i style="background:#fff3b0"></i>Redis clock jumped</span>
+@FAULT_LEGEND@
 <span><i style="background:#2ca02c"></i>write acknowledged / invoice write accepted (token)</span>
 <span><i style="background:#999"></i>refused (4xx)</span>
 <span><i style="background:#ff7f0e"></i>stale invoice write refused</span>
@@ -107,8 +112,7 @@ p.none { color: #2ca02c; font-weight: 600; }
 <script>
 "use strict";
 const NS = "http://www.w3.org/2000/svg";
-const FAULT_FILL = {"freeze": "#cfe3ff", "kill": "#ffe0b3", "redis restart": "#e5d4ff",
-                    "partition": "#d4f0d4", "clock jump": "#fff3b0"};
+const FAULT_FILL = @FAULT_FILL@;
 const W = 640, LEFT = 64, ROW = 13, TOP = 22;
 
 function el(tag, attrs, parent, text) {

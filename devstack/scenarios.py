@@ -1,6 +1,6 @@
 """Scripted faults that break the naive strategy by construction, on every run.
 
-The random faults of the chaos demo (`devstack.chaos`) find the naive lock's
+The random faults of the chaos demo (`devstack.chaos.schedule`) find the naive lock's
 holes only when their timing happens to line up, which on a quiet machine may
 be never. A scenario here lines them up on purpose: the fenced strategy must
 come through it unharmed, the naive one cannot.
@@ -24,14 +24,12 @@ from __future__ import annotations
 import asyncio
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
+from devstack.chaos.faults import FREEZE
+from devstack.chaos.stage import Stage
 from devstack.history import History
 from devstack.process import ServerProcess
 from devstack.workload import BASE_US, Workload, create_orders, request
-
-if TYPE_CHECKING:
-    from devstack.chaos import Stage
 
 # Later than any time the random workload sends, so the workload's orders stay apart.
 A_TIME = BASE_US + 10_000_000_000
@@ -46,7 +44,7 @@ WAIT = 30.0  # upper bound on each step; a step that takes longer fails the run
 
 
 def instance_env() -> tuple[dict[str, str], dict[str, str]]:
-    """The settings of A and of B (on top of the stage's)."""
+    """The settings of A and of B (on top of the stage's, which starts them)."""
     return ({"LOCK_TTL_MS": str(A_LEASE_MS), "DLOCK_FAULTS": "after_lock=stop"},
             {"LOCK_TTL_MS": str(B_LEASE_MS), "DLOCK_FAULTS": "after_invoice_write=stop"})
 
@@ -72,7 +70,7 @@ async def until_ready(url: str) -> None:
         await asyncio.sleep(0.1)
 
 
-async def paused_holder(stage: "Stage", workload: Workload) -> dict:
+async def paused_holder(stage: Stage, workload: Workload) -> dict:
     """Run the scenario on an order of its own; returns that order, for the checker. Its
     calls go to the workload's record and history; the random load does not touch it."""
     assert stage.scenario is not None, "the stage is started"
@@ -94,13 +92,13 @@ async def paused_holder(stage: "Stage", workload: Workload) -> dict:
     await until_frozen(b, "B (after its invoice write)")
     paused_b = history.now()
     a.resume()
-    history.fault("freeze", stage.names[a.url], frozen_at,
+    history.fault(FREEZE.kind, stage.names[a.url], frozen_at,
                   "paused holder: A froze right after taking the lock, past its lease")
     try:
         await asyncio.wait_for(asyncio.shield(late), WAIT)
     finally:
         b.resume()
-        history.fault("freeze", stage.names[b.url], paused_b,
+        history.fault(FREEZE.kind, stage.names[b.url], paused_b,
                       "paused holder: B froze after its invoice write, while A woke")
         await asyncio.gather(late, current)
     return order

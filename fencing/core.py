@@ -31,15 +31,16 @@ retried, which every call of the lock is (see `fencing.scripts`).
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from typing import Any, Callable, Generator, Iterator
 
-from redis.exceptions import (ClusterDownError, ClusterError, NoScriptError, RedisError,
-                              TryAgainError)
+from redis.exceptions import ClusterDownError, ClusterError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fencing import scripts
+from fencing.clients import valkey_errors
 from fencing.errors import LockError, LockUnavailable
 from fencing.keys import LeaseKeys
 from fencing.lease import Lease
@@ -52,20 +53,9 @@ log = logging.getLogger("fencing")
 # move, ASK or TRYAGAIN, which Redis answers before it runs a script).
 RETRYABLE: tuple[type[BaseException], ...] = (
     RedisConnectionError, RedisTimeoutError, TimeoutError, OSError, ClusterDownError,
-    TryAgainError, ClusterError)
-# What a Redis client raises, and what it raises for a script Redis does not know.
-CLIENT_ERRORS: tuple[type[BaseException], ...] = (RedisError,)
-NO_SCRIPT: tuple[type[BaseException], ...] = (NoScriptError,)
-try:  # valkey-py, redis-py's fork, has exception classes of its own
-    from valkey import exceptions as valkey_errors
-except ImportError:  # pragma: no cover - valkey-py is optional
-    pass
-else:
-    RETRYABLE += (valkey_errors.ConnectionError, valkey_errors.TimeoutError,
-                  valkey_errors.ClusterDownError, valkey_errors.TryAgainError,
-                  valkey_errors.ClusterError)
-    CLIENT_ERRORS += (valkey_errors.ValkeyError,)
-    NO_SCRIPT += (valkey_errors.NoScriptError,)
+    TryAgainError, ClusterError,
+    *valkey_errors("ConnectionError", "TimeoutError", "ClusterDownError", "TryAgainError",
+                   "ClusterError"))
 # The pauses before each retry: the first at once (a dead pooled connection
 # fails at once and a new one usually works), then back off.
 RETRY_DELAYS = (0.0, 0.05, 0.2)
@@ -214,7 +204,9 @@ class LockCore:
 
     def extended(self, lease: Lease, done: int, started: float) -> bool:
         """EXTEND's answer, for a call sent at `started`."""
-        if done == scripts.Outcome.DONE:
+        # An answer that came after the lease's end as the holder counted it renews nothing:
+        # the holder may have stopped acting, and a lost lease stays lost.
+        if done == scripts.Outcome.DONE and not lease.lost:
             lease.expires_at = started + self.ttl
             log.debug("extended lease %s on %s", lease.token, lease.resources)
             return True
@@ -236,12 +228,16 @@ class LockCore:
         return True
 
     @staticmethod
-    def renewal_failed(lease: Lease, exc: LockError) -> bool:
-        """A renewal could not reach Redis; True if the keep-alive should stop (the lease is
-        over by now, so it is marked lost)."""
-        log.warning("could not renew lease %s: %s", lease.token, exc)
-        if lease.held:
+    def renewal_failed(lease: Lease, exc: BaseException) -> bool:
+        """A renewal raised `exc`; True if the keep-alive should stop (the lease is then
+        marked lost). Redis unavailable: try again at the next turn while the lease has time
+        left. Anything else (a refusal such as NOPERM, a bug) ends the renewals at once,
+        and a lease nobody renews is lost: say so now rather than let the holder act on."""
+        if isinstance(exc, LockUnavailable) and lease.held:
+            log.warning("could not renew lease %s: %s", lease.token, exc)
             return False
+        log.warning("lease %s on %s lost: renewal failed: %s",
+                    lease.token, lease.resources, exc or type(exc).__name__)
         lease.mark_lost()
         return True
 
@@ -289,12 +285,44 @@ class LockBase:
         return getattr(self.redis, "connection_pool", None)
 
 
+# Server errors that say Redis cannot take writes for now, through no fault of the call, and
+# will again without the caller changing anything: out of memory under `noeviction`
+# (expiring leases free it), too few replicas in sync (`min-replicas-to-write`), a
+# replica or a master demoted under a failover (READONLY, MASTERDOWN), still loading its
+# data, busy in a long script, unable to persist (MISCONF), a cluster resharding or
+# down. They become `LockUnavailable` (the services answer 503 and Retry-After). Other
+# refusals (NOPERM, NOAUTH, WRONGTYPE, a script error) are the deployment's or the
+# code's to fix and stay plain `LockError`: retrying them would not help.
+UNAVAILABLE_CODES = frozenset({"OOM", "NOREPLICAS", "READONLY", "MASTERDOWN", "LOADING", "BUSY",
+                               "MISCONF", "TRYAGAIN", "CLUSTERDOWN"})
+# Refusals redis-py raises as connection errors (a wrong password, an ACL), which a retry
+# would not cure.
+REFUSED_CODES = frozenset({"NOPERM", "NOAUTH", "WRONGPASS"})
+# A server error's code: the reply's first word, or inside a script "... @user_script: 6: -OOM".
+_STRIPPED_CODES = {"ReadOnlyError": "READONLY", "OutOfMemoryError": "OOM",
+                   "NoPermissionError": "NOPERM", "AuthenticationError": "NOAUTH",
+                   "AuthorizationError": "NOPERM"}
+_ERROR_CODE = re.compile(r"(?:^|: -)([A-Z]{2,})\b")
+
+
 def lock_error(exc: BaseException) -> LockError:
     """The `LockError` a failed Redis call raises: `LockUnavailable` if Redis could not be
-    reached or did not answer in time."""
-    if isinstance(exc, RETRYABLE):
+    reached, did not answer in time, or cannot take writes for now (`UNAVAILABLE_CODES`),
+    unless it refused the client's credentials or rights (`REFUSED_CODES`)."""
+    code = server_error_code(exc)
+    if code not in REFUSED_CODES and (isinstance(exc, RETRYABLE) or code in UNAVAILABLE_CODES):
         return LockUnavailable(f"Redis unavailable: {exc or type(exc).__name__}")
-    return LockError(f"Redis refused the lock operation: {exc}")
+    return LockError(f"Redis refused the lock operation: {exc or type(exc).__name__}")
+
+
+def server_error_code(exc: BaseException) -> str | None:
+    """The error code of a Redis error reply. redis-py (and its fork valkey-py) strip it
+    from the message of the errors they have a class for: read it from the class's name."""
+    for kind in type(exc).__mro__:
+        if kind.__name__ in _STRIPPED_CODES:
+            return _STRIPPED_CODES[kind.__name__]
+    found = _ERROR_CODE.search(str(exc))
+    return found.group(1) if found else None
 
 
 def check_resources(resources: tuple[str, ...]) -> tuple[str, ...]:
@@ -324,7 +352,7 @@ def client_retries(redis: Any) -> int:
         retry = get_retry() if callable(get_retry) else None
     if retry is None:
         return 0
-    get_retries = getattr(retry, "get_retries", None)  # valkey-py's Retry has no getter
+    get_retries = getattr(retry, "get_retries", None)  # valkey-py's Retry has not
     return int(get_retries() if callable(get_retries) else getattr(retry, "_retries", 0))
 
 

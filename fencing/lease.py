@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -25,7 +27,7 @@ class Lease:
 
     `expires_at` is on the lock's monotonic clock and measured from before the
     acquire was sent, so the holder's idea of the deadline is never later than
-    Redis's. `lost` is set when a renewal found the lease gone.
+    Redis's. `lost` is set once the lease can no longer be held (see `lost`).
     """
 
     token: int
@@ -43,7 +45,11 @@ class Lease:
         """Seconds left before the lease expires (0 when expired, lost or released)."""
         if self._ended or self._lost:
             return 0.0
-        return max(0.0, self.expires_at - self.clock())
+        left = self.expires_at - self.clock()
+        if left <= 0.0:
+            self.mark_lost()  # expired: nothing can make it held again
+            return 0.0
+        return left
 
     @property
     def held(self) -> bool:
@@ -52,39 +58,57 @@ class Lease:
 
     @property
     def lost(self) -> bool:
+        """True once the lease can no longer be held, and for good: its time ran out (not
+        renewed, or renewed no more after `max_hold`), or a renewal found it taken over or
+        was refused. A released lease is not lost."""
+        self.remaining()
         return self._lost
 
     def mark_lost(self) -> None:
+        if self._lost or self._ended:
+            return
         self._lost = True
-        if self._lost_event is not None and self._lost_loop is not None:
-            # The sync lock's keep-alive thread may be the one that found it lost.
-            self._lost_loop.call_soon_threadsafe(self._lost_event.set)
-        if self._lost_signal is not None:
-            self._lost_signal.set()
+        self._wake_waiters()
 
     def mark_released(self) -> None:
         self._ended = True
+        self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        if self._lost_event is not None and self._lost_loop is not None:
+            # The sync lock's keep-alive thread may be the one that found it lost.
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                self._lost_loop.call_soon_threadsafe(self._lost_event.set)
+        if self._lost_signal is not None:
+            self._lost_signal.set()
 
     async def wait_lost(self) -> None:
-        """Returns when a renewal (see `FencedLock.hold(keep_alive=True)`) finds the lease lost.
+        """Returns once the lease is `lost` (at its expiry at the latest, when a renewal finds
+        it gone or is refused) or released: race it against the work the lease protects.
 
         Works for a lease of the sync lock too (its renewal thread wakes the event loop)."""
-        if self._lost:
-            return
         if self._lost_event is None:
             self._lost_loop = asyncio.get_running_loop()
             self._lost_event = asyncio.Event()
-        if not self._lost:  # marked lost before the event existed
-            await self._lost_event.wait()
+        # Sleep until the expiry as it stands; a renewal moves it, so look again then.
+        while (left := self.remaining()) > 0.0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._lost_event.wait()
 
     def wait_lost_blocking(self, timeout: float | None = None) -> bool:
-        """Blocks until a renewal (see `fencing.sync.FencedLock.hold(keep_alive=True)`) finds
-        the lease lost, or `timeout` seconds passed; True if it was lost."""
+        """Blocks until the lease is `lost` or released (see `wait_lost`), or `timeout`
+        seconds passed; True if it was lost."""
         if self._lost_signal is None:
             self._lost_signal = threading.Event()
-        if self._lost:  # marked before the signal existed
-            return True
-        return self._lost_signal.wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (left := self.remaining()) > 0.0:
+            if deadline is not None:
+                left = min(left, deadline - time.monotonic())
+                if left <= 0.0:
+                    break
+            self._lost_signal.wait(left)
+        return self.lost
 
     def ensure_held(self) -> None:
         """Raises `LeaseLost` unless the lease is still held: call it before each step that acts."""

@@ -27,9 +27,10 @@ import logging
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Generator, TypeVar
 
-from fencing.core import (CLIENT_ERRORS, NO_SCRIPT, NOTIFY, RETRYABLE, WAIT, LockBase, Step,
-                          lock_error, token_of)
-from fencing.errors import LockBusy, LockError, LockUnavailable
+from fencing.clients import (
+    ASYNCIO, CLIENT_ERRORS, NO_SCRIPT, check_client, memory_info_args, warn_about_eviction)
+from fencing.core import NOTIFY, RETRYABLE, WAIT, LockBase, Step, lock_error, token_of
+from fencing.errors import LockBusy, LockError
 from fencing.keys import LeaseKeys
 from fencing.lease import Lease
 
@@ -42,10 +43,12 @@ class FencedLock(LockBase):
     """Leases on sets of resources, each with a fencing token, in one Redis.
 
     `redis` is a `redis.asyncio.Redis` or `RedisCluster` (decoded responses
-    or not). Every call to Redis is bounded in time: by `op_timeout` seconds
-    if given, else by the client's `socket_timeout` (waiting blocks on BLPOP
-    for at most half of it), else by 5 seconds, retries included. A Redis that
-    is down or slow raises `LockUnavailable`, never hangs.
+    or not), or valkey-py's asyncio client; a blocking client raises TypeError
+    here (it belongs to `fencing.sync.FencedLock`). Every call to Redis is
+    bounded in time: by `op_timeout` seconds if given, else by the client's
+    `socket_timeout` (waiting blocks on BLPOP for at most half of it), else by
+    5 seconds, retries included. A Redis that is down or slow raises
+    `LockUnavailable`, never hangs.
 
     A call that may not have reached Redis, or whose answer was lost (a
     connection error, a timeout), is sent again a few times within that
@@ -63,6 +66,7 @@ class FencedLock(LockBase):
     def __init__(self, redis: Any, ttl_ms: int = 10_000, *, prefix: str = "fencing",
                  clock: Callable[[], float] = time.monotonic, max_poll: float = 0.5,
                  op_timeout: float | None = None) -> None:
+        check_client(redis, ASYNCIO)
         super().__init__(redis, ttl_ms, prefix, clock, max_poll, op_timeout)
         self._cleanups: set[asyncio.Task[None]] = set()
         self._set_up = False
@@ -85,8 +89,8 @@ class FencedLock(LockBase):
         lease_id = self._core.new_lease_id()
         try:
             lease = await self._run(self._core.acquiring(keys, lease_id, timeout, floor or 0))
-        except BaseException:
-            self._clean_up_later(keys, lease_id)
+        except BaseException as exc:
+            await self._clean_up(keys, lease_id, wait=not isinstance(exc, LockError))
             raise
         return self._core.acquired(lease, keys)
 
@@ -104,7 +108,7 @@ class FencedLock(LockBase):
             return await self._run(self._core.releasing(lease))
         except asyncio.CancelledError:
             # The script may or may not have run; running it again is harmless.
-            self._clean_up_later(keys, lease.lease_id)
+            await self._clean_up(keys, lease.lease_id)
             raise
 
     async def extend(self, lease: Lease) -> bool:
@@ -130,8 +134,9 @@ class FencedLock(LockBase):
 
         Raises `LockBusy` if not acquired within `timeout`. With
         `keep_alive=True` a task bound to this block renews the lease every
-        third of its ttl, for at most `max_hold` seconds if given; when a
-        renewal finds the lease lost it sets `lease.lost` (see
+        third of its ttl, for at most `max_hold` seconds if given. The lease
+        is `lost` once it can no longer be held: at its expiry if not renewed,
+        or when a renewal finds it gone or is refused (see
         `Lease.ensure_held`, `Lease.wait_lost`). Renewal stops when the block
         exits, before the release. A release that fails because Redis is down
         is logged, not raised: the lease then ends by its ttl.
@@ -189,12 +194,29 @@ class FencedLock(LockBase):
         except NO_SCRIPT:  # EVAL runs the source and caches it: one round trip, not two
             return await self.redis.eval(script.script, len(keys), *keys, *args)
 
-    def _clean_up_later(self, keys: LeaseKeys, lease_id: str) -> None:
+    async def _clean_up(self, keys: LeaseKeys, lease_id: str, wait: bool = True) -> None:
         """After a cancelled or failed acquire: release what it may have taken, leave the queues.
 
         The acquire script may have run even though its answer never arrived,
         and a release may have handed the lease to this waiter meanwhile. A
         lease id is never reused, so this deletes only what that call took.
+
+        A cancelled call waits for its clean-up (one round trip, within the
+        call's time bound) rather than leave it to a task of its own: a task
+        still pending when `asyncio.run` closes the loop is destroyed with the
+        LEAVE unsent ("Task was destroyed but it is pending"), while
+        `asyncio.run` waits for the cancelled call itself. Cancelled again
+        while it waits, the clean-up goes on in a task that `close()` waits
+        for. A call that failed (`wait=False`: Redis unreachable, most likely
+        for the LEAVE too) raises at once and leaves the clean-up to that task.
+
+        Sent after redis-py closed the connection of the call it cleans up
+        after, the LEAVE still travels on another connection: held back in the
+        network, that call could reach Redis after it and take the resources
+        for a lease id nobody holds. That breaks no guarantee: no holder acts
+        on that lease, it ends by its ttl, and its place in line by
+        `liveness_ms`. It only delays the next holder, as a client that died
+        holding the lease would.
         """
         async def clean_up() -> None:
             with contextlib.suppress(LockError):
@@ -206,15 +228,19 @@ class FencedLock(LockBase):
             return
         self._cleanups.add(task)
         task.add_done_callback(self._cleanups.discard)
+        if wait:
+            await asyncio.shield(task)
 
     async def keep_alive(self, lease: Lease, max_hold: float | None = None, *,
                          extend: Callable[[Lease], Awaitable[bool]] | None = None) -> None:
         """The renewals of `hold(keep_alive=True)`, for a caller that runs them itself.
 
         Renews the lease every third of its ttl until a renewal finds it lost
-        (`lease.lost` is set), `max_hold` seconds have passed, or the task is
-        cancelled. `extend` (default: this lock's) lets a wrapper observe each
-        renewal; it must renew as `FencedLock.extend` does.
+        or is refused (`lease.lost` is set), `max_hold` seconds have passed, or
+        the task is cancelled. A renewal that meets `LockUnavailable` is tried
+        again at the next turn while the lease has time left. `extend`
+        (default: this lock's) lets a wrapper observe each renewal; it must
+        renew as `FencedLock.extend` does.
         """
         core = self._core
         renew = extend or self.extend
@@ -226,7 +252,7 @@ class FencedLock(LockBase):
             try:
                 if not await renew(lease):
                     return
-            except LockUnavailable as exc:
+            except Exception as exc:  # a renewal that failed for any reason: see renewal_failed
                 if core.renewal_failed(lease, exc):
                     return
 
@@ -237,13 +263,27 @@ class FencedLock(LockBase):
         the first calls of many tasks at once, that discovery broke the
         connections of calls in flight ("Connection closed by server",
         tests/fencing with the cluster backend; cf. redis-py issue #3935).
+        And check, once, that Redis will not evict the lock's keys.
         """
         async with self._set_up_lock:
             if not self._set_up:
                 initialize = getattr(self.redis, "initialize", None)
                 if initialize is not None:
                     await initialize()
+                await self._check_eviction_policy()
                 self._set_up = True
+
+    async def _check_eviction_policy(self) -> None:
+        """Warn if Redis may evict the lock's keys (see `warn_about_eviction`). Redis
+        unreachable: the error goes on, and the next call checks again."""
+        try:
+            info = await self.redis.info(**memory_info_args(self.redis))
+        except RETRYABLE:
+            raise
+        except Exception as exc:  # INFO refused (ACL) or unknown (a proxy): nothing to tell
+            log.debug("could not read Redis's maxmemory-policy: %r", exc)
+            return
+        warn_about_eviction(info)
 
     async def _call(self, make: Callable[[], Awaitable[T]], extra: float = 0.0) -> T:
         """One Redis call, bounded in time, retried if it may not have run (see the

@@ -1,6 +1,7 @@
 from invoices.app import build
+from invoices.settings import InvoiceSettings
 from servicekit.server import main
 from servicekit.usage import exit_if_help
 
-exit_if_help("invoices", 3001)
-main("invoices", lambda settings: settings.invoices_port, build)
+exit_if_help("invoices", InvoiceSettings)
+main("invoices", InvoiceSettings, build)

@@ -9,15 +9,15 @@ from invoices.handlers import InvoiceHandler, InvoicesHandler
 from invoices.naive import NaiveInvoiceService
 from invoices.service import InvoiceService
 from invoices.store import InvoiceStore
+from invoices.settings import InvoiceSettings
 from servicekit.app import ServiceApp, make_application
 from servicekit.faults import NO_FAULTS, Faults
 from servicekit.metrics import Metrics
 from servicekit.observed_lock import ObservedLock
 from servicekit.server import Resources
-from servicekit.settings import Settings
 
 
-def make_app(settings: Settings, mongo: Any, redis: Any,
+def make_app(settings: InvoiceSettings, mongo: Any, redis: Any,
              lock: FencedLock) -> ServiceApp[InvoiceService]:
     faults = Faults(settings.faults, ("invoice_after_write",)) if settings.test_mode else NO_FAULTS
     metrics = Metrics()
@@ -33,7 +33,7 @@ def make_app(settings: Settings, mongo: Any, redis: Any,
     return ServiceApp(application, service, metrics, inflight)
 
 
-async def build(resources: Resources) -> ServiceApp[InvoiceService]:
+async def build(resources: Resources[InvoiceSettings]) -> ServiceApp[InvoiceService]:
     """make_app, and the indexes created at start-up."""
     app = make_app(resources.settings, resources.mongo, resources.redis, resources.lock)
     await app.service.store.create_indexes()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hmac
 
 from invoices.errors import ERROR_TABLE, FencingTokenRequired
-from invoices.service import InvoiceService, render
+from invoices.invoice import render
+from invoices.service import InvoiceService
 from servicekit import validate
 from servicekit.errors import BadHeader, Unauthorized
 from servicekit.handlers import JsonHandler

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Any
 
+from invoices import invoice
 from invoices.errors import LockNotHeld, StaleToken
-from servicekit import validate, write_outcomes
+from invoices.invoice import Changes, Invoice
+from invoices.store import InvoiceStore
+from servicekit import write_outcomes
 from servicekit.errors import NotFound, ValidationFailed
 from servicekit.faults import NO_FAULTS, Faults
 from servicekit.lock_names import invoice_lock
@@ -25,26 +27,15 @@ from servicekit.observed_lock import ObservedLock
 log = logging.getLogger(__name__)
 
 
-def render(doc: dict) -> dict[str, Any]:
-    return {"id": doc["_id"], "user_id": doc["user_id"],
-            "total": validate.cents_to_decimal(doc["total_cents"]), "status": doc["status"],
-            "created_at": validate.format_micros(doc["created_us"]),
-            "updated_at": validate.format_micros(doc["updated_us"]),
-            "deleted_at": validate.format_micros(doc["deleted_us"])}
-
-
 class InvoiceService:
-    def __init__(self, store: Any, lock: ObservedLock, faults: Faults = NO_FAULTS) -> None:
+    def __init__(self, store: InvoiceStore, lock: ObservedLock, faults: Faults = NO_FAULTS) -> None:
         self.store = store
         self.lock = lock
         self.faults = faults
 
-    async def create(self, invoice_id: str | None, user_id: str, total_cents: int) -> dict:
+    async def create(self, invoice_id: str | None, user_id: str, total_cents: int) -> Invoice:
         """Create, or with a known caller-chosen id return the invoice already made."""
-        now = validate.now_micros()
-        doc = {"_id": invoice_id or validate.new_id(), "user_id": user_id,
-               "total_cents": total_cents, "status": "created", "created_us": now,
-               "updated_us": now, "deleted_us": None, "fence": 0}
+        doc = invoice.new(invoice_id, user_id, total_cents)
         if await self.store.insert(doc):
             return doc
         existing = await self.store.get(doc["_id"])
@@ -52,23 +43,22 @@ class InvoiceService:
             raise ValidationFailed("id is already used by another invoice", field="id")
         return existing  # a retry of the same create
 
-    async def get(self, invoice_id: str) -> dict:
+    async def get(self, invoice_id: str) -> Invoice:
         doc = await self.store.get(invoice_id)
         if doc is None:
             raise NotFound(f"no invoice {invoice_id}")
         return doc
 
     async def update_total(self, invoice_id: str, token: int, total_cents: int,
-                           read_back: bool = True) -> dict | None:
+                           read_back: bool = True) -> Invoice | None:
         """One fenced write; the invoice as written is read back only when the caller
         wants it (without `read_back`, for `Prefer: return=minimal`, None)."""
         await self._check_holder(invoice_id, token)
-        changes = {"total_cents": total_cents, "updated_us": validate.now_micros()}
-        write = self.store.fenced_update if read_back else self.store.fenced_set
-        written = await write(invoice_id, token, {**changes, "status": "updated"},
-                              live_only=True)
+        changes = invoice.total_changed(total_cents)
+        written = await self._fenced_write(invoice_id, token, {**changes, "status": "updated"},
+                                           read_back, live_only=True)
         if not written:  # deleted (keeps its status) or stale
-            written = await write(invoice_id, token, changes)
+            written = await self._fenced_write(invoice_id, token, changes, read_back)
         if not written:
             raise await self._refusal(invoice_id, token)
         log.info("invoice %s total=%s accepted with token %s", invoice_id,
@@ -81,17 +71,21 @@ class InvoiceService:
         """One fenced write (two if the invoice was deleted already); nothing is read back,
         since a delete answers 204."""
         await self._check_holder(invoice_id, token)
-        now = validate.now_micros()
-        done = await self.store.fenced_set(
-            invoice_id, token, {"status": "deleted", "deleted_us": now, "updated_us": now},
-            live_only=True)
+        done = await self.store.write(invoice_id, token, invoice.deleted(), live_only=True)
         if not done:  # already deleted: only the fence moves
-            done = await self.store.fenced_set(invoice_id, token, {})
+            done = await self.store.write(invoice_id, token, {})
         if not done:
             raise await self._refusal(invoice_id, token)
         log.info("invoice %s deleted with token %s", invoice_id, token,
                  extra={"event": "write_accepted", "invoice_id": invoice_id, "token": token})
         await self.faults.point("invoice_after_write")
+
+    async def _fenced_write(self, invoice_id: str, token: int, changes: Changes,
+                            read_back: bool, live_only: bool = False) -> Invoice | bool | None:
+        """The invoice as written, or only whether it was (without `read_back`)."""
+        if read_back:
+            return await self.store.write_and_read(invoice_id, token, changes, live_only)
+        return await self.store.write(invoice_id, token, changes, live_only)
 
     async def _check_holder(self, invoice_id: str, token: int) -> None:
         holder = await self.lock.holder(invoice_lock(invoice_id))

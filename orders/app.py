@@ -12,15 +12,15 @@ from orders.invoices_client import InvoicesClient
 from orders.naive import NaiveOrderService
 from orders.repair import Repairer, repairs_counter
 from orders.service import OrderService
+from orders.settings import OrderSettings
 from orders.store import OrderStore
 from servicekit.app import ServiceApp, make_application
 from servicekit.metrics import Metrics
 from servicekit.observed_lock import ObservedLock
 from servicekit.server import Resources
-from servicekit.settings import Settings
 
 
-def make_app(settings: Settings, mongo: Any, redis: Any,
+def make_app(settings: OrderSettings, mongo: Any, redis: Any,
              lock: FencedLock) -> ServiceApp[OrderService]:
     faults = order_faults.from_settings(settings)
     metrics = Metrics()
@@ -38,7 +38,7 @@ def make_app(settings: Settings, mongo: Any, redis: Any,
     return ServiceApp(application, service, metrics, inflight)
 
 
-async def build(resources: Resources) -> ServiceApp[OrderService]:
+async def build(resources: Resources[OrderSettings]) -> ServiceApp[OrderService]:
     """make_app, the indexes created at start-up, and the repairer started."""
     settings = resources.settings
     app = make_app(settings, resources.mongo, resources.redis, resources.lock)

@@ -14,7 +14,9 @@ from typing import Any, Generic, Sequence, TypeVar
 
 from tornado.web import Application
 
-from servicekit.handlers import (InFlight, JsonHandler, NotFoundHandler, common_routes,
+from servicekit.docs_page import DocsHandler
+from servicekit.handlers import (HealthHandler, InFlight, JsonHandler, MetricsHandler,
+                                 NotFoundHandler, OpenApiHandler, PingHandler, ReadyHandler,
                                  log_request)
 from servicekit.metrics import Metrics
 
@@ -29,6 +31,14 @@ class ServiceApp(Generic[S]):
     service: S
     metrics: Metrics
     inflight: InFlight
+
+
+def common_routes(mongo: Any, redis: Any) -> list[Route]:
+    """What every service answers besides its own routes."""
+    return [(r"/health", HealthHandler, {}), (r"/ping", PingHandler, {}),
+            (r"/ready", ReadyHandler, {"mongo": mongo, "redis": redis}),
+            (r"/openapi.yaml", OpenApiHandler, {}), (r"/metrics", MetricsHandler, {}),
+            (r"/docs", DocsHandler, {})]
 
 
 def make_application(routes: Sequence[Route], mongo: Any, redis: Any,

@@ -210,15 +210,6 @@ class MetricsHandler(JsonHandler):
         self.finish(generate_latest(self.metrics.registry))
 
 
-def common_routes(mongo: Any, redis: Any) -> list[tuple[str, type, dict[str, Any]]]:
-    from servicekit.docs_page import DocsHandler  # it builds on JsonHandler, defined here
-
-    return [(r"/health", HealthHandler, {}), (r"/ping", PingHandler, {}),
-            (r"/ready", ReadyHandler, {"mongo": mongo, "redis": redis}),
-            (r"/openapi.yaml", OpenApiHandler, {}), (r"/metrics", MetricsHandler, {}),
-            (r"/docs", DocsHandler, {})]
-
-
 def log_request(handler: RequestHandler) -> None:
     """The access log: one line per request, with route, status and duration."""
     status = handler.get_status()

@@ -12,7 +12,7 @@ import logging
 import signal
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Generic, TypeVar
 
 from tornado.httpserver import HTTPServer
 
@@ -20,7 +20,7 @@ from fencing import FencedLock
 from servicekit.app import ServiceApp
 from servicekit.clients import close_redis, make_lock, make_mongo, make_redis
 from servicekit.logs import configure_logging
-from servicekit.settings import Settings, SettingsError, load_settings
+from servicekit.settings import Settings, SettingsError, load_settings, port_setting
 from servicekit.tracing import setup_tracing
 
 log = logging.getLogger(__name__)
@@ -30,11 +30,15 @@ log = logging.getLogger(__name__)
 MAX_ACCEPTED_BODY = 1024 * 1024
 
 
-@dataclass
-class Resources:
-    """What an instance opens at start-up and closes at shutdown."""
+S = TypeVar("S", bound=Settings)
 
-    settings: Settings
+
+@dataclass
+class Resources(Generic[S]):
+    """What an instance opens at start-up and closes at shutdown, from its settings (a
+    service's own class: `Resources[OrderSettings]`)."""
+
+    settings: S
     mongo: Any
     redis: Any
     lock: FencedLock
@@ -43,7 +47,7 @@ class Resources:
     closing: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @classmethod
-    def open(cls, settings: Settings) -> "Resources":
+    def open(cls, settings: S) -> "Resources[S]":
         redis = make_redis(settings)
         return cls(settings, make_mongo(settings), redis, make_lock(settings, redis))
 
@@ -58,17 +62,15 @@ class Resources:
         await self.mongo.close()
 
 
-AppFactory = Callable[[Resources], Awaitable[ServiceApp[Any]]]
+AppFactory = Callable[[Resources[Any]], Awaitable[ServiceApp[Any]]]
 
 
-async def serve(name: str, port_of: Callable[[Settings], int], factory: AppFactory,
-                settings: Settings) -> None:
+async def serve(name: str, port: int, factory: AppFactory, settings: Settings) -> None:
     resources = Resources.open(settings)
     try:
         app = await factory(resources)
         server = HTTPServer(app.application, max_body_size=MAX_ACCEPTED_BODY,
                             idle_connection_timeout=60)
-        port = port_of(settings)
         server.listen(port, settings.host)
         log.info("%s listening on http://%s:%s", name, settings.host, port)
         stop = asyncio.Event()
@@ -88,12 +90,13 @@ async def serve(name: str, port_of: Callable[[Settings], int], factory: AppFacto
         log.info("%s stopped", name)
 
 
-def main(name: str, port_of: Callable[[Settings], int], factory: AppFactory) -> None:
-    """Entry point of `python -m <service>`."""
+def main(name: str, kind: type[Settings], factory: AppFactory) -> None:
+    """Entry point of `python -m <service>`, whose settings are a `kind`."""
     try:
-        settings = load_settings(sys.argv[1:])
+        settings = load_settings(sys.argv[1:], kind=kind)
     except SettingsError as exc:
         sys.exit(f"{name}: bad setting: {exc}")
-    configure_logging(name, port_of(settings), settings.log_format)
+    port: int = getattr(settings, port_setting(kind).field)
+    configure_logging(name, port, settings.log_format)
     setup_tracing(name)
-    asyncio.run(serve(name, port_of, factory, settings))
+    asyncio.run(serve(name, port, factory, settings))

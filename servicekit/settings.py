@@ -1,119 +1,63 @@
-"""Settings of both services, read once from environment variables.
+"""Settings, declared once each: a field of a frozen dataclass that names its variable, its
+cast, its default and what it means.
 
-Every variable, with its default:
-
-=====================  ==========================  ==============================================
-variable               default                     meaning
-=====================  ==========================  ==============================================
-ORDERS_PORT            3000                        listening port of orders
-INVOICES_PORT          3001                        listening port of invoices
-HOST                   127.0.0.1                   listening address
-MONGO_URL              mongodb://127.0.0.1:27017   MongoDB connection string (TLS/auth options
-                                                   pass through unchanged)
-MONGO_DB               distributed_lock            database name
-REDIS_URL              redis://127.0.0.1:6379/0    Redis connection string (rediss:// for TLS)
-REDIS_CLUSTER          (unset)                     on: REDIS_URL names a node of a Redis Cluster
-                                                   (redis-py's RedisCluster discovers the rest)
-REDIS_SENTINELS        (unset)                     "host:port,host:port,...": ask these Redis
-                                                   Sentinels for the master (REDIS_URL then gives
-                                                   only credentials, database and TLS)
-REDIS_SENTINEL_MASTER  mymaster                    the master's name known to the sentinels
-INVOICES_URL           http://127.0.0.1:3001       base URL orders uses to reach invoices
-LOCK_TTL_MS            10000                       lock lease time
-LOCK_WAIT_MS           0                           how long an update waits for a busy lock
-                                                   before answering 423 (0: answer at once)
-LOCK_PREFIX            fencing                     prefix of every lock key in Redis (no braces:
-                                                   the keys' hash tags are in braces)
-MONGO_TIMEOUT_MS       5000                        bound on each MongoDB operation
-REDIS_TIMEOUT_MS       2000                        bound on each Redis call
-HTTP_TIMEOUT_MS        5000                        bound on each call from orders to invoices
-HTTP_CLIENT            curl                        orders' HTTP client to invoices: curl (pycurl,
-                                                   keeps connections alive) or simple (Tornado's
-                                                   own, a new connection per call)
-SHUTDOWN_GRACE_MS      10000                       how long a stopping instance lets requests finish
-INVOICES_API_KEY       (unset)                     shared secret: invoices accepts writes only with
-                                                   "Authorization: Bearer <key>", orders sends it;
-                                                   unset: no check (refused with --env=production)
-REPAIR_INTERVAL_MS     5000                        how often orders settles interrupted changes
-                                                   (0: never; see orders.repair)
-LOG_FORMAT             json (text in a terminal)   one JSON object per log line, or plain text
-DLOCK_TEST_MODE        (unset)                     on: allows DLOCK_FAULTS (tests only)
-DLOCK_FAULTS           (unset)                     test-only fault hooks, see servicekit.faults
-DLOCK_UNSAFE_NAIVE     (unset)                     on: the Go original's UNSAFE lock, for the
-                                                   chaos demo only (needs DLOCK_TEST_MODE=1)
-=====================  ==========================  ==============================================
-
-A switch is on with 1, true, yes or on and off with 0, false, no or off (any
-case). `--env=local|production` on the command line first loads `.env.local`
-or `.env.production` from the working directory, if present; real environment
-variables win over the file. A bad value stops the service with the
-variable's name.
+The kit's `Settings` holds what every service reads; a service subclasses it
+with its own (`orders.settings`, `invoices.settings`). `load_settings` reads
+a class's variables from the environment; the same declaration prints the
+`--help` table (`servicekit.settings_table`) and makes the table of
+docs/services/configuration.md, which a test keeps in step. How a value is
+read is `HOW_VALUES_ARE_READ`, which `--help` prints under the table.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence, TypeVar, overload
 
 from servicekit import faults
+
+T = TypeVar("T")
+
+HOW_VALUES_ARE_READ = """\
+A switch is on with 1, true, yes or on and off with 0, false, no or off (any
+case); an empty value counts as unset. `--env=local|production` on the command
+line first loads `.env.local` or `.env.production` from the working directory,
+if present; real environment variables win over the file. A bad value stops
+the service with the variable's name.
+"""
 
 
 class SettingsError(ValueError):
     """A variable has a value the service cannot use."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    orders_port: int = 3000
-    invoices_port: int = 3001
-    host: str = "127.0.0.1"
-    mongo_url: str = "mongodb://127.0.0.1:27017"
-    mongo_db: str = "distributed_lock"
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    redis_cluster: bool = False
-    redis_sentinels: tuple[tuple[str, int], ...] = ()
-    redis_sentinel_master: str = "mymaster"
-    invoices_url: str = "http://127.0.0.1:3001"
-    lock_ttl_ms: int = 10_000
-    lock_wait_ms: int = 0
-    lock_prefix: str = "fencing"
-    mongo_timeout_ms: int = 5_000
-    redis_timeout_ms: int = 2_000
-    http_timeout_ms: int = 5_000
-    http_client: str = "curl"
-    shutdown_grace_ms: int = 10_000
-    repair_interval_ms: int = 5_000
-    log_format: str = ""  # empty: json, or text when stderr is a terminal
-    invoices_api_key: str = ""
-    env: str = "local"
-    test_mode: bool = False
-    faults: str = ""
-    unsafe_naive: bool = False
+# The casts: each takes the variable's text and returns the value or raises ValueError
+# (load_settings names the variable). The public ones serve the services' own settings.
 
-
-def _port(text: str) -> int:
+def port(text: str) -> int:
     value = int(text)
     if not 0 < value < 65536:
         raise ValueError("not a port")
     return value
 
 
-def _positive(text: str) -> int:
+def positive(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise ValueError("must be > 0")
     return value
 
 
-def _non_negative(text: str) -> int:
+def non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
         raise ValueError("must be >= 0")
     return value
 
 
-def _url(*schemes: str) -> Callable[[str], str]:
+def url(*schemes: str) -> Callable[[str], str]:
     def check(text: str) -> str:
         if not text.startswith(tuple(f"{scheme}://" for scheme in schemes)):
             raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}")
@@ -124,10 +68,10 @@ def _url(*schemes: str) -> Callable[[str], str]:
 def _addresses(text: str) -> tuple[tuple[str, int], ...]:
     addresses = []
     for item in text.split(","):
-        host, colon, port = item.strip().rpartition(":")
+        host, colon, number = item.strip().rpartition(":")
         if not colon or not host:
             raise ValueError("must be host:port,host:port,...")
-        addresses.append((host, _port(port)))
+        addresses.append((host, port(number)))
     return tuple(addresses)
 
 
@@ -153,7 +97,7 @@ def _fault_spec(text: str) -> str:
     return text
 
 
-def _one_of(*choices: str) -> Callable[[str], str]:
+def one_of(*choices: str) -> Callable[[str], str]:
     def check(text: str) -> str:
         if text not in choices:
             raise ValueError(f"must be one of {', '.join(choices)}")
@@ -161,33 +105,109 @@ def _one_of(*choices: str) -> Callable[[str], str]:
     return check
 
 
-# variable -> (field, cast)
-VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
-    "ORDERS_PORT": ("orders_port", _port),
-    "INVOICES_PORT": ("invoices_port", _port),
-    "HOST": ("host", str),
-    "MONGO_URL": ("mongo_url", _url("mongodb", "mongodb+srv")),
-    "MONGO_DB": ("mongo_db", str),
-    "REDIS_URL": ("redis_url", _url("redis", "rediss", "unix")),
-    "REDIS_CLUSTER": ("redis_cluster", _switch),
-    "REDIS_SENTINELS": ("redis_sentinels", _addresses),
-    "REDIS_SENTINEL_MASTER": ("redis_sentinel_master", str),
-    "INVOICES_URL": ("invoices_url", _url("http", "https")),
-    "LOCK_TTL_MS": ("lock_ttl_ms", _positive),
-    "LOCK_WAIT_MS": ("lock_wait_ms", _non_negative),
-    "LOCK_PREFIX": ("lock_prefix", _lock_prefix),
-    "MONGO_TIMEOUT_MS": ("mongo_timeout_ms", _positive),
-    "REDIS_TIMEOUT_MS": ("redis_timeout_ms", _positive),
-    "HTTP_TIMEOUT_MS": ("http_timeout_ms", _positive),
-    "HTTP_CLIENT": ("http_client", _one_of("curl", "simple")),
-    "SHUTDOWN_GRACE_MS": ("shutdown_grace_ms", _non_negative),
-    "REPAIR_INTERVAL_MS": ("repair_interval_ms", _non_negative),
-    "LOG_FORMAT": ("log_format", _one_of("json", "text")),
-    "INVOICES_API_KEY": ("invoices_api_key", str),
-    "DLOCK_TEST_MODE": ("test_mode", _switch),
-    "DLOCK_FAULTS": ("faults", _fault_spec),
-    "DLOCK_UNSAFE_NAIVE": ("unsafe_naive", _switch),
-}
+class Declared(NamedTuple):
+    """One setting as its class declares it."""
+
+    variable: str
+    field: str
+    cast: Callable[[str], Any]
+    default: str  # as a person reads it
+    meaning: str
+
+
+def setting(variable: str, default: T, meaning: str, cast: Callable[[str], T],
+            shown: str | None = None) -> T:
+    """A settings field read from `variable` with `cast`; `meaning` and `shown` (the
+    default as the table prints it; else the default itself) make its row in the tables."""
+    return dataclasses.field(default=default, metadata={
+        "variable": variable, "cast": cast, "meaning": meaning,
+        "shown": str(default) if shown is None else shown})
+
+
+def declared(kind: type) -> Iterator[Declared]:
+    """The settings of a class, its bases' first, in the order they are declared."""
+    for item in dataclasses.fields(kind):
+        if "variable" in item.metadata:
+            meta = item.metadata
+            yield Declared(meta["variable"], item.name, meta["cast"], meta["shown"],
+                           meta["meaning"])
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every service reads. The checks across settings are in `check`, which a
+    service's own settings may extend."""
+
+    host: str = setting("HOST", "127.0.0.1", "listening address", str)
+    mongo_url: str = setting(
+        "MONGO_URL", "mongodb://127.0.0.1:27017",
+        "MongoDB connection string (TLS and auth options pass through)",
+        url("mongodb", "mongodb+srv"))
+    mongo_db: str = setting("MONGO_DB", "distributed_lock", "database name", str)
+    redis_url: str = setting("REDIS_URL", "redis://127.0.0.1:6379/0",
+                             "Redis connection string (`rediss://` for TLS)",
+                             url("redis", "rediss", "unix"))
+    redis_cluster: bool = setting(
+        "REDIS_CLUSTER", False, "on: `REDIS_URL` names one node of a Redis Cluster; "
+        "redis-py's `RedisCluster` finds the rest", _switch, shown="off")
+    redis_sentinels: tuple[tuple[str, int], ...] = setting(
+        "REDIS_SENTINELS", (), "`host:port,host:port,...`: ask these Redis Sentinels for the "
+        "master; `REDIS_URL` then gives only the credentials, database and TLS (`rediss://`)",
+        _addresses, shown="unset")
+    redis_sentinel_master: str = setting("REDIS_SENTINEL_MASTER", "mymaster",
+                                         "the master's name known to the sentinels", str)
+    lock_ttl_ms: int = setting("LOCK_TTL_MS", 10_000, "lock lease time", positive)
+    lock_prefix: str = setting(
+        "LOCK_PREFIX", "fencing", "prefix of every lock key in Redis; no braces (the keys' "
+        "hash tags are in braces)", _lock_prefix)
+    mongo_timeout_ms: int = setting("MONGO_TIMEOUT_MS", 5_000,
+                                    "bound on each MongoDB operation", positive)
+    redis_timeout_ms: int = setting("REDIS_TIMEOUT_MS", 2_000, "bound on each Redis call",
+                                    positive)
+    shutdown_grace_ms: int = setting(
+        "SHUTDOWN_GRACE_MS", 10_000, "how long a stopping instance lets requests in flight "
+        "finish", non_negative)
+    log_format: str = setting(  # empty: json, or text when stderr is a terminal
+        "LOG_FORMAT", "", "one JSON object per log line, or plain text",
+        one_of("json", "text"), shown="json (text in a terminal, and under `make run`)")
+    invoices_api_key: str = setting(
+        "INVOICES_API_KEY", "", "shared secret for invoice writes (`Authorization: Bearer`); "
+        "orders sends it; unset: no check; required (16+ characters) with `--env=production`",
+        str, shown="unset (`make run` generates one)")
+    test_mode: bool = setting("DLOCK_TEST_MODE", False,
+                              "on: allows `DLOCK_FAULTS` and `DLOCK_UNSAFE_NAIVE` (tests only)",
+                              _switch, shown="off")
+    faults: str = setting(
+        "DLOCK_FAULTS", "", "test-only fault hooks (`servicekit/faults.py`): crash, stop or "
+        "delay at a named step; needs `DLOCK_TEST_MODE=1`, refused with `--env=production`",
+        _fault_spec, shown="unset")
+    unsafe_naive: bool = setting(
+        "DLOCK_UNSAFE_NAIVE", False, "on: the Go original's unsafe lock, for `make chaos` only; "
+        "needs `DLOCK_TEST_MODE=1`, refused with `--env=production`", _switch, shown="off")
+    env: str = "local"  # from --env, not a variable
+
+    def check(self) -> None:
+        """Raise SettingsError when settings that are each fine do not go together."""
+        if self.env == "production" and len(self.invoices_api_key) < 16:
+            raise SettingsError("INVOICES_API_KEY: set a secret of at least 16 characters for "
+                                "--env=production (invoices accepts writes only with it)")
+        if self.redis_cluster and self.redis_sentinels:
+            raise SettingsError("REDIS_CLUSTER and REDIS_SENTINELS: set one of them, not both "
+                                "(a Redis Cluster fails over by itself)")
+        test_only = {"DLOCK_FAULTS": bool(self.faults), "DLOCK_UNSAFE_NAIVE": self.unsafe_naive}
+        for name, on in test_only.items():
+            if on and (not self.test_mode or self.env == "production"):
+                raise SettingsError(f"{name} is for tests only: it needs DLOCK_TEST_MODE=1 "
+                                    "and is refused with --env=production")
+
+
+S = TypeVar("S", bound=Settings)
+
+
+def port_setting(kind: type[Settings]) -> Declared:
+    """The one setting of a service's own settings that is its listening port."""
+    [found] = [item for item in declared(kind) if item.cast is port]
+    return found
 
 
 def read_env_file(path: str) -> dict[str, str]:
@@ -213,8 +233,19 @@ def env_flag(argv: Sequence[str]) -> str:
     return "local"
 
 
+@overload
 def load_settings(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None,
-                  directory: str = ".") -> Settings:
+                  directory: str = ".") -> Settings: ...
+
+
+@overload
+def load_settings(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None,
+                  directory: str = ".", *, kind: type[S]) -> S: ...
+
+
+def load_settings(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None,
+                  directory: str = ".", *, kind: type[Settings] = Settings) -> Settings:
+    """The settings of `kind` (a service's own class; the kit's alone by default)."""
     env = env_flag(argv)
     if env not in ("local", "production"):
         raise SettingsError(f"--env must be local or production, got {env!r}")
@@ -224,23 +255,13 @@ def load_settings(argv: Sequence[str] = (), environ: Mapping[str, str] | None = 
         values.update(read_env_file(env_file))
     values.update(os.environ if environ is None else environ)
     fields: dict[str, object] = {"env": env}
-    for variable, (field, cast) in VARIABLES.items():
-        if variable in values and values[variable] != "":
+    for item in declared(kind):
+        text = values.get(item.variable, "")
+        if text != "":
             try:
-                fields[field] = cast(values[variable])
+                fields[item.field] = item.cast(text)
             except ValueError as exc:
-                raise SettingsError(f"{variable}={values[variable]!r}: {exc}") from None
-    settings = Settings(**fields)  # type: ignore[arg-type]
-    if settings.env == "production" and len(settings.invoices_api_key) < 16:
-        raise SettingsError("INVOICES_API_KEY: set a secret of at least 16 characters for "
-                            "--env=production (invoices accepts writes only with it)")
-    if settings.redis_cluster and settings.redis_sentinels:
-        raise SettingsError("REDIS_CLUSTER and REDIS_SENTINELS: set one of them, not both "
-                            "(a Redis Cluster fails over by itself)")
-    test_only = {"DLOCK_FAULTS": bool(settings.faults),
-                 "DLOCK_UNSAFE_NAIVE": settings.unsafe_naive}
-    for name, on in test_only.items():
-        if on and (not settings.test_mode or settings.env == "production"):
-            raise SettingsError(f"{name} is for tests only: it needs DLOCK_TEST_MODE=1 "
-                                "and is refused with --env=production")
+                raise SettingsError(f"{item.variable}={text!r}: {exc}") from None
+    settings = kind(**fields)  # type: ignore[arg-type]
+    settings.check()
     return settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from servicekit import settings
+from servicekit import settings, settings_table
 
 USAGE = """usage: python -m {name} [--env=local|production]
 
@@ -14,12 +14,18 @@ Ctrl-C or SIGTERM: it finishes its requests in flight, then exits.
 `make run` starts both services with Redis and a MongoDB-wire server.
 Its API: GET /docs (a page to browse and try it) and GET /openapi.yaml.
 
+It reads these environment variables (docs/services/configuration.md):
+
 """
 
 
-def exit_if_help(name: str, port: int, argv: Sequence[str] | None = None) -> None:
-    """Print the usage and every setting, and exit 0, when asked for help."""
+def exit_if_help(name: str, kind: type[settings.Settings],
+                 argv: Sequence[str] | None = None) -> None:
+    """Print the usage and every setting the service reads, and exit 0, when asked for
+    help."""
     args = sys.argv[1:] if argv is None else argv
     if "-h" in args or "--help" in args:
-        sys.stdout.write(USAGE.format(name=name, port=port) + (settings.__doc__ or ""))
+        sys.stdout.write(USAGE.format(name=name, port=settings.port_setting(kind).default)
+                         + settings_table.text(settings_table.own(kind)) + "\n"
+                         + settings.HOW_VALUES_ARE_READ)
         raise SystemExit(0)

@@ -14,7 +14,7 @@ import pytest
 from tornado.ioloop import IOLoop
 
 from devstack import MongoServer
-from servicekit.settings import Settings
+from devstack.in_process import StackSettings
 from tests.servers import own_servers
 from tests.stack import Stack
 
@@ -45,17 +45,17 @@ def make_mongo_server(
 
 
 @pytest.fixture
-def service_settings(mongo_url: str, redis_url: str, unique_name: str) -> Settings:
+def service_settings(mongo_url: str, redis_url: str, unique_name: str) -> StackSettings:
     """Settings of both services with a database and key prefix of the test's own."""
-    return Settings(mongo_url=mongo_url, redis_url=redis_url, mongo_db=unique_name,
-                    lock_prefix=unique_name, lock_ttl_ms=3_000, mongo_timeout_ms=2_000,
-                    redis_timeout_ms=1_000, http_timeout_ms=2_000, repair_interval_ms=0,
-                    http_client="simple")
+    return StackSettings(mongo_url=mongo_url, redis_url=redis_url, mongo_db=unique_name,
+                         lock_prefix=unique_name, lock_ttl_ms=3_000, mongo_timeout_ms=2_000,
+                         redis_timeout_ms=1_000, http_timeout_ms=2_000, repair_interval_ms=0,
+                         http_client="simple")
 
 
 @pytest.fixture
 def make_stack(io_loop: IOLoop,
-               service_settings: Settings) -> Iterator[Callable[..., Awaitable[Stack]]]:
+               service_settings: StackSettings) -> Iterator[Callable[..., Awaitable[Stack]]]:
     """`await make_stack(**settings_changes)`: orders and invoices in this test's event
     loop, on free ports (the repairer off unless asked for); stopped at teardown."""
     started: list[Stack] = []

@@ -1,6 +1,7 @@
 """The capacity model of `make bench-http` (benchmarks/http_capacity.py): its arithmetic on
 a hand-made example, then against the recorded run (docs/benchmarks/http.json) and the
-README's tables, so that neither can drift from the figures they come from."""
+tables of the performance page (docs/services/performance.md), so that neither can drift
+from the figures they come from."""
 
 from __future__ import annotations
 
@@ -61,6 +62,6 @@ def test_the_recorded_plan_follows_from_the_recorded_cpu(strategy: str) -> None:
     assert per_update["cpu_ms_per_update"] == plan["cpu_ms_per_update"]
 
 
-def test_the_readme_shows_the_recorded_plan() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert http_capacity.markdown(RECORDED["capacity"]) in readme
+def test_the_performance_page_shows_the_recorded_plan() -> None:
+    page = (ROOT / "docs" / "services" / "performance.md").read_text()
+    assert http_capacity.markdown(RECORDED["capacity"]) in page

@@ -17,7 +17,8 @@ from typing import Any, Callable
 
 from pymongo import AsyncMongoClient
 
-from devstack import Deployment, ServiceProcess
+from devstack import ServiceProcess
+from devstack.deployment import Deployment
 from devstack.http import call
 from devstack.workload import ITEM, USER, pair_disagreement
 
@@ -36,15 +37,15 @@ class Cluster:
               orders_env: list[dict[str, str]] | None = None,
               invoices_env: list[dict[str, str]] | None = None) -> "Cluster":
         """`orders_env[i]` / `invoices_env[i]` add variables to instance i only."""
-        deployment = Deployment.build(env, invoices=invoices, orders=orders, logs=logs,
-                                      invoices_env=invoices_env or (),
-                                      orders_env=orders_env or ())
+        deployment = Deployment.build(env, counts={"invoices": invoices, "orders": orders},
+                                      logs=logs, envs={"invoices": invoices_env or (),
+                                                       "orders": orders_env or ()})
         deployment.start()
-        return cls(deployment.orders, deployment.invoices, env["MONGO_URL"], env["MONGO_DB"],
-                   logs)
+        return cls(deployment["orders"], deployment["invoices"], env["MONGO_URL"],
+                   env["MONGO_DB"], logs)
 
     def stop(self) -> None:
-        Deployment(self.invoices, self.orders).stop()
+        Deployment({"invoices": self.invoices, "orders": self.orders}).stop()
 
     def db(self) -> Any:
         """The cluster's database, read directly (one client, closed by close_clients)."""

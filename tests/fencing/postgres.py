@@ -15,9 +15,10 @@ import re
 import shutil
 import subprocess
 import tempfile
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import psycopg
+import pytest
 
 from devstack import ServerProcess
 
@@ -82,3 +83,17 @@ class PostgresServer(ServerProcess):
     def stop(self, timeout: float = 10.0) -> None:
         super().stop(timeout)
         shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def running_url() -> Iterator[str]:
+    """For a fixture: the URL of a PostgreSQL of its own, stopped at teardown; skips the
+    test when PostgreSQL is not installed."""
+    binaries = bin_dir()
+    if binaries is None:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    server = PostgresServer(binaries)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

@@ -34,15 +34,7 @@ WRITES_EACH = 8
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    binaries = postgres.bin_dir()
-    if binaries is None:
-        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
-    server = postgres.PostgresServer(binaries)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    yield from postgres.running_url()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -63,9 +63,16 @@ def queue_of(lock: FencedLock, resource: str) -> str:
 
 def test_a_keyboard_interrupt_while_waiting_leaves_the_line(
         lock: FencedLock, client: Any, interrupt_in: Callable[[float], threading.Timer]) -> None:
+    interrupted_while_waiting_leaves_the_line(lock, client, interrupt_in, after=0.2)
+
+
+def interrupted_while_waiting_leaves_the_line(
+        lock: FencedLock, client: Any, interrupt_in: Callable[[float], threading.Timer],
+        after: float) -> None:
+    """Ctrl-C `after` seconds into a wait: the acquire leaves the line before raising."""
     holder = lock.acquire("hot")
     assert holder is not None
-    timer = interrupt_in(0.2)
+    timer = interrupt_in(after)
     with pytest.raises(KeyboardInterrupt):
         lock.acquire("hot", timeout=5)
         timer.join()

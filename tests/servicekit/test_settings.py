@@ -7,16 +7,21 @@ from pathlib import Path
 
 import pytest
 
-import servicekit.settings as settings_module
+from devstack import configuration_page
+from devstack.in_process import StackSettings
+from invoices.settings import InvoiceSettings
+from orders.settings import OrderSettings
 from servicekit.clients import make_mongo, make_redis
-from servicekit.settings import VARIABLES, Settings, SettingsError, load_settings
+from servicekit.settings import Settings, SettingsError, declared, load_settings
+from servicekit.usage import exit_if_help
 
 KEY = "k" * 32
 
 
 def test_the_defaults_are_the_contracts() -> None:
-    settings = load_settings(environ={}, directory="/nonexistent")
-    assert (settings.orders_port, settings.invoices_port, settings.host) == (
+    settings = load_settings(environ={}, directory="/nonexistent", kind=OrderSettings)
+    invoices = load_settings(environ={}, directory="/nonexistent", kind=InvoiceSettings)
+    assert (settings.orders_port, invoices.invoices_port, settings.host) == (
         3000, 3001, "127.0.0.1")
     assert settings.mongo_url == "mongodb://127.0.0.1:27017"
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
@@ -27,7 +32,8 @@ def test_the_defaults_are_the_contracts() -> None:
 def test_environment_variables_are_read_and_cast() -> None:
     settings = load_settings(environ={"ORDERS_PORT": "4000", "LOCK_TTL_MS": "2500",
                                       "INVOICES_URL": "http://invoices:3001/",
-                                      "REDIS_URL": "rediss://cache:6380/1"})
+                                      "REDIS_URL": "rediss://cache:6380/1"},
+                             kind=OrderSettings)
     assert settings.orders_port == 4000 and settings.lock_ttl_ms == 2500
     assert settings.invoices_url == "http://invoices:3001"
     assert settings.redis_url == "rediss://cache:6380/1"
@@ -50,7 +56,7 @@ def test_an_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
     ("INVOICES_URL", "invoices:3001"), ("LOCK_WAIT_MS", "-1")])
 def test_a_bad_value_stops_the_service_naming_the_variable(variable: str, value: str) -> None:
     with pytest.raises(SettingsError, match=variable):
-        load_settings(environ={variable: value})
+        load_settings(environ={variable: value}, kind=StackSettings)
 
 
 def test_an_unknown_env_name_is_refused() -> None:
@@ -164,22 +170,47 @@ def test_the_log_format_is_read_with_the_rest() -> None:
     assert load_settings(environ={"LOG_FORMAT": "text"}).log_format == "text"
 
 
-def _readme_variables() -> set[str]:
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+def test_a_service_reads_its_own_settings_and_the_kits_not_the_others() -> None:
+    environ = {"ORDERS_PORT": "4000", "INVOICES_PORT": "4001", "LOCK_TTL_MS": "2500"}
+    orders = load_settings(environ=environ, kind=OrderSettings)
+    invoices = load_settings(environ=environ, kind=InvoiceSettings)
+    assert (orders.orders_port, orders.lock_ttl_ms) == (4000, 2500)
+    assert (invoices.invoices_port, invoices.lock_ttl_ms) == (4001, 2500)
+    assert not hasattr(invoices, "invoices_url") and not hasattr(orders, "invoices_port")
+    assert not hasattr(load_settings(environ=environ), "repair_interval_ms")
+
+
+def _page_variables() -> set[str]:
+    page = configuration_page.PAGE.read_text(encoding="utf-8")
     names: set[str] = set()
-    for row in section.splitlines():
+    for row in page.splitlines():
         if row.startswith("| `"):
             names.update(re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split("|")[1]))
     return names
 
 
-def test_the_readme_lists_every_variable_the_settings_read() -> None:
-    # The OpenTelemetry variables are the SDK's own; the services do not read them.
-    documented = {name for name in _readme_variables() if not name.startswith("OTEL_")}
-    assert documented == set(VARIABLES)
+def _read_variables() -> set[str]:
+    return {item.variable for item in declared(StackSettings)}
 
 
-def test_the_settings_docstring_lists_every_variable_it_reads() -> None:
-    rows = re.findall(r"^([A-Z][A-Z0-9_]+) +\S", settings_module.__doc__ or "", re.MULTILINE)
-    assert set(rows) == set(VARIABLES)
+def test_the_configuration_page_lists_every_variable_the_settings_read() -> None:
+    assert _page_variables() == _read_variables()
+
+
+def test_the_configuration_page_tables_are_made_from_the_declaration() -> None:
+    page = configuration_page.PAGE.read_text(encoding="utf-8")
+    assert configuration_page.render(page) == page, (
+        "run python -m devstack.configuration_page")
+    assert all(table in page for table in configuration_page.tables().values())
+    stale = page.replace("| `LOCK_TTL_MS` | 10000 |", "| `LOCK_TTL_MS` | 5000 |")
+    assert stale != page and configuration_page.render(stale) == page
+
+
+@pytest.mark.parametrize("name, kind", [("orders", OrderSettings),
+                                        ("invoices", InvoiceSettings)])
+def test_help_lists_every_variable_the_service_reads(
+        name: str, kind: type[Settings], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        exit_if_help(name, kind, ["--help"])
+    rows = re.findall(r"^([A-Z][A-Z0-9_]+) +\S", capsys.readouterr().out, re.MULTILINE)
+    assert set(rows) == {item.variable for item in declared(kind)}
