@@ -60,7 +60,7 @@ node_modules/.installed: package.json package-lock.json
 
 # The Postman collection against the services `make run` started (another terminal).
 # KEY: the INVOICES_API_KEY that make run printed; HELD_TOKEN (optional): a token from
-# `python -m fencing hold invoice:<heldInvoiceId>`, for the fenced write that succeeds.
+# `python -m fencing hold 'invoice:{<heldInvoiceId>}'`, for the fenced write that succeeds.
 newman: node_modules/.installed
 	@test -x node_modules/.bin/newman || { echo "newman needs npm (Node.js)"; exit 1; }
 	node_modules/.bin/newman run docs/distributed-lock.postman_collection.json \

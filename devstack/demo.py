@@ -23,6 +23,7 @@ from devstack.mongo_server import MongoServer
 from devstack.redis_server import RedisServer
 from devstack.service import ServiceProcess
 from devstack.workload import ITEM, USER, request
+from servicekit.lock_names import order_lock
 
 
 def log_lines(path: Path, **match: object) -> list[dict]:
@@ -66,7 +67,8 @@ async def tell(orders: ServiceProcess, invoices: ServiceProcess, logs: Path) -> 
     await asyncio.sleep(0.3)  # let the log lines reach their files
 
     print("\n3. what the orders log says about this order's lease:")
-    for line in log_lines(logs / "orders-0.log", resource=f"order:{order['id']}"):
+    lock_name = order_lock(order["id"], order["invoice_id"])
+    for line in log_lines(logs / "orders-0.log", resource=lock_name):
         print(f"   {line['time']}  {line['event']:<15} token={line.get('token', '-')}  "
               f"{line['message'].split(' on ')[0]}")
     print("\n4. what the invoices log says about invoice "

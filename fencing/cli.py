@@ -165,7 +165,7 @@ async def inspect(args: argparse.Namespace) -> int:
     try:
         token = await lock.holder(args.resource)
         remaining_ms = await client.pttl(space.lock(args.resource))
-        waiting = await client.zcard(space.queue(args.resource))
+        waiting = await client.zcount(space.queue(args.resource), "-inf", "(inf")  # no sentinel
     finally:
         await client.aclose()
     print(f"resource: {args.resource}")

@@ -35,7 +35,7 @@ import re
 import secrets
 from typing import Any, Callable, Generator, Iterator
 
-from redis.exceptions import ClusterDownError, TryAgainError
+from redis.exceptions import ClusterDownError, ClusterError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -48,20 +48,30 @@ from fencing.lease import Lease
 log = logging.getLogger("fencing")
 
 # Errors after which a call may not have reached Redis, or its answer was lost
-# (BusyLoadingError, a restarted Redis still loading its data, is a ConnectionError).
+# (BusyLoadingError, a restarted Redis still loading its data, is a ConnectionError;
+# a cluster client's ClusterError "TTL exhausted" means every try met a slot on the
+# move, ASK or TRYAGAIN, which Redis answers before it runs a script).
 RETRYABLE: tuple[type[BaseException], ...] = (
     RedisConnectionError, RedisTimeoutError, TimeoutError, OSError, ClusterDownError,
-    TryAgainError,
-    *valkey_errors("ConnectionError", "TimeoutError", "ClusterDownError", "TryAgainError"))
+    TryAgainError, ClusterError,
+    *valkey_errors("ConnectionError", "TimeoutError", "ClusterDownError", "TryAgainError",
+                   "ClusterError"))
 # The pauses before each retry: the first at once (a dead pooled connection
 # fails at once and a new one usually works), then back off.
 RETRY_DELAYS = (0.0, 0.05, 0.2)
 
-# A step of the acquire loop: (ACQUIRE, keys, args) runs the ACQUIRE script;
-# (WAIT, wake key, seconds) blocks on the waiter's wake list (BLPOP).
+# A step of an acquire, release or leave: (ACQUIRE, KEYS, ARGV) runs the ACQUIRE
+# script, and so for RELEASE, LEAVE and NOTIFY (a NOTIFY that fails is let go: the
+# waiter finds its grant by itself); (WAIT, wake key, seconds) blocks on the
+# waiter's wake list (BLPOP).
 ACQUIRE = "acquire"
+RELEASE = "release"
+LEAVE = "leave"
+NOTIFY = "notify"
 WAIT = "wait"
 Step = tuple[str, Any, Any]
+SCRIPTS = {ACQUIRE: scripts.ACQUIRE, RELEASE: scripts.RELEASE, LEAVE: scripts.LEAVE,
+           NOTIFY: scripts.NOTIFY}
 
 
 class LockCore:
@@ -89,16 +99,19 @@ class LockCore:
         self.liveness_ms = int(self.max_poll * 2000) + 1000
         self.retry_delays = () if client_retries(redis) > 0 else RETRY_DELAYS
         self.renew_every = self.ttl / 3
+        # Several key spaces in one script are fine on one server, not on a cluster.
+        self.cluster = getattr(redis, "nodes_manager", None) is not None
 
     def keys(self, resources: tuple[str, ...]) -> LeaseKeys:
-        return LeaseKeys.of(self.prefix, check_resources(resources))
+        return LeaseKeys.of(self.prefix, check_resources(resources), self.cluster)
 
     def check_acquire(self, resources: tuple[str, ...], timeout: float | None,
                       floor: int | None) -> LeaseKeys:
         if timeout is not None and timeout < 0:
             raise ValueError(f"timeout must be >= 0, got {timeout}")
-        if floor is not None and (not isinstance(floor, int) or floor < 0):
-            raise ValueError(f"floor must be a non-negative int, got {floor!r}")
+        if floor is not None and (not isinstance(floor, int)
+                                  or not 0 <= floor <= scripts.MAX_FLOOR):
+            raise ValueError(f"floor must be an int from 0 to {scripts.MAX_FLOOR}, got {floor!r}")
         return self.keys(resources)
 
     @staticmethod
@@ -114,13 +127,15 @@ class LockCore:
         again. It tries again by itself after `max_poll` at the latest (to
         keep its place: see `liveness_ms`), or when the lock in its way
         expires (its holder died), and gives up at its deadline, leaving the line.
+        A wake message is trusted only if its token is above the counter its
+        last ACQUIRE saw: a grant made during this turn, not one that ran out
+        before it (see `fencing.scripts.ACQUIRE`).
         """
         clock = self.clock
         started = clock()
-        if timeout is None:
-            result = int((yield (ACQUIRE, keys.acquire, (self.ttl_ms, floor, lease_id, 0))))
-            return self.lease(result, keys, lease_id, started)
-        deadline = started + timeout
+        call_keys = keys.with_wake(lease_id)
+        wake = call_keys[-1]
+        deadline = started if timeout is None else started + timeout
         queued = False
         while True:
             if started < deadline:
@@ -128,26 +143,46 @@ class LockCore:
             else:
                 live = -1 if queued else 0
             queued = queued or live > 0  # set before the call: its answer may be lost
-            result = int((yield (ACQUIRE, keys.acquire, (self.ttl_ms, floor, lease_id, live))))
-            if scripts.acquired_token(result) is not None or live <= 0:
-                return self.lease(result, keys, lease_id, started)
+            answer = yield (ACQUIRE, call_keys,
+                            (self.ttl_ms, floor, lease_id, live, *keys.layout))
+            if scripts.acquired_token(answer) is not None:
+                return self.lease(answer, keys, lease_id, started)
+            busy = scripts.busy(answer)
+            yield from self.notifying(busy.notes)
+            if live <= 0:
+                return None
             pause = min(self.max_poll, deadline - clock())
-            expires_in = scripts.busy_expires_in(result)
-            if expires_in is not None:  # the lock in the way ends by itself then
-                pause = min(pause, expires_in + 0.001)
+            if busy.expires_in is not None:  # the lock in the way ends by itself then
+                pause = min(pause, busy.expires_in + 0.001)
             if pause >= 0.001:
-                token = scripts.granted_token((yield (WAIT, keys.space.wake(lease_id), pause)))
+                token = scripts.granted_token((yield (WAIT, wake, pause)), busy.counter)
                 if token is not None:
-                    # Granted after the ACQUIRE above ran (else that ACQUIRE would
-                    # have returned it), so no earlier than `started`.
+                    # Granted after the ACQUIRE above ran (its token is above the
+                    # counter that ACQUIRE saw), so no earlier than `started`.
                     return self.lease(token, keys, lease_id, started)
             started = clock()
 
-    def lease(self, result: int, keys: LeaseKeys, lease_id: str, started: float) -> Lease | None:
-        """The Lease an ACQUIRE's answer means, measured from before the call was sent."""
-        token = scripts.acquired_token(result)
-        if token is None:
-            return None
+    def releasing(self, lease: Lease) -> Generator[Step, Any, bool]:
+        """A release: RELEASE, then NOTIFY each waiter it granted or woke; True if released."""
+        keys = LeaseKeys.of(self.prefix, lease.resources)
+        done, notes = scripts.outcome(
+            (yield (RELEASE, keys.shared, (lease.lease_id, *keys.layout))))
+        yield from self.notifying(notes)
+        return self.released(lease, done)
+
+    def leaving(self, keys: LeaseKeys, lease_id: str) -> Generator[Step, Any, None]:
+        """After a cancelled or failed acquire: LEAVE, then NOTIFY whom it handed on to."""
+        _, notes = scripts.outcome(
+            (yield (LEAVE, keys.with_wake(lease_id), (lease_id, *keys.layout))))
+        yield from self.notifying(notes)
+
+    @staticmethod
+    def notifying(notes: scripts.Notes) -> Generator[Step, Any, None]:
+        for wake, message in notes:
+            yield (NOTIFY, (wake,), (message,))
+
+    def lease(self, token: int, keys: LeaseKeys, lease_id: str, started: float) -> Lease:
+        """The Lease of a granted token, measured from before the call was sent."""
         return Lease(token, keys.resources, started + self.ttl, lease_id, self.clock)
 
     def acquired(self, lease: Lease | None, keys: LeaseKeys) -> Lease | None:
@@ -241,10 +276,8 @@ class LockBase:
         self.clock = clock
         self.op_timeout = core.op_timeout
         self.max_poll = core.max_poll
-        self._acquire = redis.register_script(scripts.ACQUIRE)
-        self._release = redis.register_script(scripts.RELEASE)
+        self._scripts = {kind: redis.register_script(source) for kind, source in SCRIPTS.items()}
         self._extend = redis.register_script(scripts.EXTEND)
-        self._leave = redis.register_script(scripts.LEAVE)
 
     def _idle_connections(self) -> Any:
         """The client's pool, whose idle connections a retry drops: after a restart every

@@ -1,29 +1,39 @@
-"""Where a lock lives in Redis: the key scheme.
+"""Where a lock lives in Redis: the key scheme (docs/library/key-scheme.md tells why).
 
-Every key starts with a fixed prefix and carries a Redis Cluster hash tag, so
-that all keys one acquisition touches (its lock keys, wait queues and the token
-counter) hash to one slot and a multi-key Lua script may run on a cluster::
+A resource belongs to one key space, a Redis Cluster hash tag under the lock's
+prefix; every key of a key space hashes to the tag's slot::
 
     <prefix>:{<tag>}:lock:<resource>    the lock: "<token>:<lease id>", with a PX expiry
     <prefix>:{<tag>}:queue:<resource>   waiters for it: sorted set, lease id by ticket
-    <prefix>:{<tag>}:counters           hash: "token", the fencing token counter;
-                                        "ticket", the arrival order of waiters
+    <prefix>:{<tag>}:seq                hash: "token", the fencing token counter; "ticket",
+                                        the waiters' arrival order. Expires when unused; a
+                                        missing counter starts at Redis's clock in µs
     <prefix>:{<tag>}:waiters            live waiters: sorted set, lease id by deadline (ms)
-    <prefix>:{<tag>}:wants              hash: lease id -> what a waiter waits for (its lock
-                                        keys, ttl and floor), so a release can hand it over
-    <prefix>:{<tag>}:wake:<lease id>    a list a waiter blocks on (BLPOP): a release pushes
-                                        the token it handed over, or 0 (try again)
+    <prefix>:{<tag>}:wants              hash: lease id -> that waiter's ticket, ttl, floor,
+                                        wake key and lock keys, so a release can grant it
+    <prefix>:{<tag>}:wake:<lease id>    a waiter's wake list (BLPOP): a token granted to it,
+                                        or 0 (try again)
 
-The tag is the text inside the resource's own first `{...}`, when it has one,
-else the prefix itself: "order:42" → tag "fencing"; "{shop-7}:order:42" → tag
-"shop-7". A resource always maps to the same tag, hence to the same counter,
-so the tokens one resource sees only grow. Resources locked together must
-share a tag (a ValueError says so otherwise).
+The tag is the text inside the resource's own first `{...}`, when it has one;
+else one of `BUCKETS` buckets picked by the CRC-32 of the name, "<prefix>#<n>":
+"order:42" → tag "fencing#<n>"; "{shop-7}:order:42" → tag "shop-7". A resource
+always maps to the same key space, hence to the same counter, and untagged
+resources spread over a cluster's slots with a bounded number of counters.
+
+A call on several resources passes the keys of every key space they belong to
+(`LeaseKeys`). Resources with tags of their own locked together must share
+that tag; on a Redis Cluster every resource of a call must (one slot), which
+`LeaseKeys.of(..., cluster=True)` checks. On one server, untagged resources
+locked together may fall in several buckets.
 """
 
 from __future__ import annotations
 
 import functools
+import zlib
+
+# Fixed for good: a resource's bucket must not move (its queue and lock keys would).
+BUCKETS = 1024
 
 
 def hash_tag(resource: str) -> str | None:
@@ -35,6 +45,11 @@ def hash_tag(resource: str) -> str | None:
     if end <= start + 1:
         return None
     return resource[start + 1:end]
+
+
+def tag_of(prefix: str, resource: str) -> str:
+    """The tag of a resource's key space: its own, else its bucket's."""
+    return hash_tag(resource) or f"{prefix}#{zlib.crc32(resource.encode()) % BUCKETS}"
 
 
 class KeySpace:
@@ -58,12 +73,11 @@ class KeySpace:
 
     @classmethod
     def of(cls, prefix: str, resources: tuple[str, ...]) -> "KeySpace":
-        tag = hash_tag(resources[0]) or prefix
-        for resource in resources[1:]:
-            if (hash_tag(resource) or prefix) != tag:
-                tags = sorted({hash_tag(name) or prefix for name in resources})
-                raise ValueError(f"resources locked together must share one hash tag, got {tags}")
-        return cls(prefix, tag)
+        """The one key space of `resources`; ValueError if they fall in several."""
+        tags = sorted({tag_of(prefix, name) for name in resources})
+        if len(tags) != 1:
+            raise ValueError(f"resources locked together must share one hash tag, got {tags}")
+        return cls(prefix, tags[0])
 
     def lock(self, resource: str) -> str:
         return f"{self.base}lock:{resource}"
@@ -72,12 +86,12 @@ class KeySpace:
         return f"{self.base}queue:{resource}"
 
     @property
-    def counters(self) -> str:
-        return f"{self.base}counters"
+    def seq(self) -> str:
+        return f"{self.base}seq"
 
     @property
     def waiters(self) -> str:
-        return f"{self.base}waiters"  # the scripts find it, and the rest, beside the counters
+        return f"{self.base}waiters"
 
     @property
     def wants(self) -> str:
@@ -88,22 +102,48 @@ class KeySpace:
 
 
 class LeaseKeys:
-    """The KEYS each script takes for one set of resources, built once and cached.
+    """The KEYS and layout each script takes for one set of resources, built once and cached.
 
-    `acquire` is what ACQUIRE, RELEASE and LEAVE take: the locks and the counters (the
-    scripts find the queues, waiters and wake lists beside the counters).
+    `shared`: the lock keys, then the queue keys, one per resource, then for each key
+    space involved its seq, waiters and wants (RELEASE takes these; ACQUIRE and LEAVE
+    add the caller's wake key, `with_wake`). `layout`: what the scripts need to read
+    that list (the number of resources and, with several key spaces, each resource's
+    key space, 1-based), passed as the last ARGV.
     """
 
-    __slots__ = ("resources", "space", "locks", "acquire")
+    __slots__ = ("resources", "spaces", "space", "locks", "queues", "shared", "layout")
 
-    def __init__(self, resources: tuple[str, ...], space: KeySpace) -> None:
-        base = space.base
+    def __init__(self, resources: tuple[str, ...], prefix: str) -> None:
+        spaces: dict[str, KeySpace] = {}
+        of: list[KeySpace] = []
+        for name in resources:
+            tag = tag_of(prefix, name)
+            of.append(spaces.setdefault(tag, KeySpace(prefix, tag)))
         self.resources = resources
-        self.space = space
-        self.locks = tuple([f"{base}lock:{name}" for name in resources])
-        self.acquire = (*self.locks, f"{base}counters")
+        self.spaces = tuple(spaces.values())
+        self.space = self.spaces[0]  # where the caller's wake key lives
+        self.locks = tuple([space.lock(name) for space, name in zip(of, resources)])
+        self.queues = tuple([space.queue(name) for space, name in zip(of, resources)])
+        per_space = [key for space in self.spaces
+                     for key in (space.seq, space.waiters, space.wants)]
+        self.shared = (*self.locks, *self.queues, *per_space)
+        index = {space: n for n, space in enumerate(self.spaces, 1)}
+        self.layout: tuple[int, ...] = (len(resources),) + (
+            tuple(index[space] for space in of) if len(self.spaces) > 1 else ())
+
+    def with_wake(self, lease_id: str) -> tuple[str, ...]:
+        return (*self.shared, self.space.wake(lease_id))
 
     @staticmethod
     @functools.lru_cache(maxsize=4096)
-    def of(prefix: str, resources: tuple[str, ...]) -> "LeaseKeys":
-        return LeaseKeys(resources, KeySpace.of(prefix, resources))
+    def of(prefix: str, resources: tuple[str, ...], cluster: bool = False) -> "LeaseKeys":
+        keys = LeaseKeys(resources, prefix)
+        own = sorted({tag for tag in map(hash_tag, resources) if tag is not None})
+        if len(own) > 1:  # asked to be apart, yet locked together: a mistake
+            raise ValueError(f"resources locked together must share one hash tag, got {own}")
+        if cluster and len(keys.spaces) > 1:
+            tags = sorted(space.tag for space in keys.spaces)
+            raise ValueError(
+                "on a Redis Cluster, resources locked together must share one {tag} in "
+                f"their names (e.g. '{{order-42}}:order', '{{order-42}}:invoice'); got {tags}")
+        return keys

@@ -29,7 +29,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Generator, TypeVar
 
 from fencing.clients import (
     ASYNCIO, CLIENT_ERRORS, NO_SCRIPT, check_client, memory_info_args, warn_about_eviction)
-from fencing.core import ACQUIRE, RETRYABLE, LockBase, Step, lock_error, token_of
+from fencing.core import NOTIFY, RETRYABLE, WAIT, LockBase, Step, lock_error, token_of
 from fencing.errors import LockBusy, LockError
 from fencing.keys import LeaseKeys
 from fencing.lease import Lease
@@ -105,13 +105,11 @@ class FencedLock(LockBase):
         lease.mark_released()
         keys = LeaseKeys.of(self.prefix, lease.resources)
         try:
-            done = await self._call(
-                lambda: self._script(self._release, keys.acquire, (lease.lease_id,)))
+            return await self._run(self._core.releasing(lease))
         except asyncio.CancelledError:
             # The script may or may not have run; running it again is harmless.
             await self._clean_up(keys, lease.lease_id)
             raise
-        return self._core.released(lease, done)
 
     async def extend(self, lease: Lease) -> bool:
         """Renew the lease to a full `ttl_ms`; False (and `lease.lost`) if it was lost."""
@@ -166,21 +164,26 @@ class FencedLock(LockBase):
 
     # -- private: Redis calls ----------------------------------------------------------
 
-    async def _run(self, steps: Generator[Step, Any, Lease | None]) -> Lease | None:
-        """Drive `LockCore.acquiring`: make each call it yields, send it the answer."""
+    async def _run(self, steps: Generator[Step, Any, T]) -> T:
+        """Drive `LockCore.acquiring`, `releasing` or `leaving`: make each call it yields,
+        send it the answer."""
         step: Step = next(steps)
         while True:
             kind, keys, args = step
-            if kind is ACQUIRE:
-                result = await self._call(lambda: self._script(self._acquire, keys, args))
-            else:
+            result: Any = None
+            if kind is WAIT:
                 result = await self._call(lambda: self.redis.blpop([keys], timeout=args),
                                           extra=args)
+            elif kind is NOTIFY:
+                with contextlib.suppress(LockError):
+                    result = await self._call(
+                        lambda: self._script(self._scripts[kind], keys, args))
+            else:
+                result = await self._call(lambda: self._script(self._scripts[kind], keys, args))
             try:
                 step = steps.send(result)
             except StopIteration as done:
-                lease: Lease | None = done.value
-                return lease
+                return done.value
 
     async def _script(self, script: Any, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
         """EVALSHA, and the source once if Redis does not know the script (it restarted).
@@ -188,9 +191,8 @@ class FencedLock(LockBase):
         What redis-py's Script object does, without the wrapper's cost on every call."""
         try:
             return await self.redis.evalsha(script.sha, len(keys), *keys, *args)
-        except NO_SCRIPT:
-            script.sha = await self.redis.script_load(script.script)
-            return await self.redis.evalsha(script.sha, len(keys), *keys, *args)
+        except NO_SCRIPT:  # EVAL runs the source and caches it: one round trip, not two
+            return await self.redis.eval(script.script, len(keys), *keys, *args)
 
     async def _clean_up(self, keys: LeaseKeys, lease_id: str, wait: bool = True) -> None:
         """After a cancelled or failed acquire: release what it may have taken, leave the queues.
@@ -218,7 +220,7 @@ class FencedLock(LockBase):
         """
         async def clean_up() -> None:
             with contextlib.suppress(LockError):
-                await self._call(lambda: self._script(self._leave, keys.acquire, (lease_id,)))
+                await self._run(self._core.leaving(keys, lease_id))
 
         try:
             task = asyncio.get_running_loop().create_task(clean_up())

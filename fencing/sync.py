@@ -40,7 +40,7 @@ from typing import Any, Callable, Generator, Generic, Iterator, TypeVar
 
 from fencing.clients import (
     BLOCKING, CLIENT_ERRORS, NO_SCRIPT, check_client, memory_info_args, warn_about_eviction)
-from fencing.core import ACQUIRE, RETRYABLE, LockBase, Step, lock_error, token_of
+from fencing.core import NOTIFY, RETRYABLE, WAIT, LockBase, Step, lock_error, token_of
 from fencing.errors import LeaseLost, LockBusy, LockError, LockUnavailable
 from fencing.keys import LeaseKeys
 from fencing.lease import Lease
@@ -108,12 +108,11 @@ class FencedLock(LockBase):
         lease.mark_released()
         keys = LeaseKeys.of(self.prefix, lease.resources)
         try:
-            done = self._call(lambda: self._script(self._release, keys.acquire, (lease.lease_id,)))
+            return self._run(self._core.releasing(lease))
         except BaseException as exc:
             if not isinstance(exc, LockError):  # interrupted: the script may not have run
                 self._clean_up(keys, lease.lease_id)
             raise
-        return self._core.released(lease, done)
 
     def extend(self, lease: Lease) -> bool:
         """Renew the lease to a full `ttl_ms`; False (and `lease.lost`) if it was lost."""
@@ -169,20 +168,24 @@ class FencedLock(LockBase):
 
     # -- private: Redis calls ----------------------------------------------------------
 
-    def _run(self, steps: Generator[Step, Any, Lease | None]) -> Lease | None:
-        """Drive `LockCore.acquiring`: make each call it yields, send it the answer."""
+    def _run(self, steps: Generator[Step, Any, T]) -> T:
+        """Drive `LockCore.acquiring`, `releasing` or `leaving`: make each call it yields,
+        send it the answer."""
         step: Step = next(steps)
         while True:
             kind, keys, args = step
-            if kind is ACQUIRE:
-                result = self._call(lambda: self._script(self._acquire, keys, args))
-            else:
+            result: Any = None
+            if kind is WAIT:
                 result = self._call(lambda: self.redis.blpop([keys], timeout=args), extra=args)
+            elif kind is NOTIFY:
+                with contextlib.suppress(LockError):
+                    result = self._call(lambda: self._script(self._scripts[kind], keys, args))
+            else:
+                result = self._call(lambda: self._script(self._scripts[kind], keys, args))
             try:
                 step = steps.send(result)
             except StopIteration as done:
-                lease: Lease | None = done.value
-                return lease
+                return done.value
 
     def _script(self, script: Any, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
         """EVALSHA, and the source once if Redis does not know the script (it restarted).
@@ -190,9 +193,8 @@ class FencedLock(LockBase):
         What redis-py's Script object does, without the wrapper's cost on every call."""
         try:
             return self.redis.evalsha(script.sha, len(keys), *keys, *args)
-        except NO_SCRIPT:
-            script.sha = self.redis.script_load(script.script)
-            return self.redis.evalsha(script.sha, len(keys), *keys, *args)
+        except NO_SCRIPT:  # EVAL runs the source and caches it: one round trip, not two
+            return self.redis.eval(script.script, len(keys), *keys, *args)
 
     def _clean_up(self, keys: LeaseKeys, lease_id: str, after: _Call[Any] | None = None) -> None:
         """After an interrupted or failed acquire: release what it may have taken (a lease
@@ -204,7 +206,7 @@ class FencedLock(LockBase):
         clean, and the call would then take the resources for nobody until the ttl."""
         def leave() -> None:
             with contextlib.suppress(LockError):
-                self._call(lambda: self._script(self._leave, keys.acquire, (lease_id,)))
+                self._run(self._core.leaving(keys, lease_id))
 
         if after is None:
             leave()

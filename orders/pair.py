@@ -7,13 +7,13 @@ from typing import AsyncIterator
 
 from fencing import Lease
 from servicekit.faults import Faults
-from servicekit.lock_names import invoice_lock
+from servicekit.lock_names import invoice_lock, order_lock
 from servicekit.observed_lock import ObservedLock
 
 
 def resources(order: dict) -> tuple[str, str]:
     """The lock names of an order and its invoice (the invoice service checks the second)."""
-    return f"order:{order['_id']}", invoice_lock(order["invoice_id"])
+    return order_lock(order["_id"], order["invoice_id"]), invoice_lock(order["invoice_id"])
 
 
 class PairLock:

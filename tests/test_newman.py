@@ -19,6 +19,7 @@ import redis.asyncio as aredis
 
 from devstack import ServiceProcess
 from fencing import FencedLock
+from servicekit.lock_names import invoice_lock
 
 ROOT = Path(__file__).parent.parent
 COLLECTION = ROOT / "docs" / "distributed-lock.postman_collection.json"
@@ -56,7 +57,7 @@ def test_newman_runs_the_postman_collection_with_every_assertion_passing(
     environment = {v["key"]: v["value"] for v in json.loads(ENVIRONMENT.read_text())["values"]}
     # What `python -m fencing hold invoice:<id>` does for a person: a real lease, whose
     # token the collection's succeeding fenced write carries.
-    token, release = asyncio.run(hold(services, f"invoice:{environment['heldInvoiceId']}"))
+    token, release = asyncio.run(hold(services, invoice_lock(environment['heldInvoiceId'])))
     try:
         run = subprocess.run(
             [str(NEWMAN), "run", str(COLLECTION), "--environment", str(ENVIRONMENT),

@@ -13,15 +13,16 @@ import asyncio
 import contextlib
 import functools
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, AsyncIterator, Callable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import redis
 import redis.asyncio as aredis
 import redis.cluster
 from redis.asyncio.cluster import RedisCluster
 
-from fencing import Lease
-from fencing.keys import KeySpace
+from fencing import Lease, scripts
+from fencing.core import SCRIPTS
+from fencing.keys import KeySpace, LeaseKeys
 from fencing.sync import FencedLock as SyncFencedLock
 
 CLUSTER = "cluster:"
@@ -116,7 +117,7 @@ async def queued(lock: Any, resource: str, count: int = 1) -> None:
     """Returns once `count` waiters are in line for `resource` (bounded)."""
     queue = KeySpace.of(lock.prefix, (resource,)).queue(resource)
     for _ in range(1000):
-        if await lock.redis.zcard(queue) >= count:
+        if await lock.redis.zcount(queue, "-inf", "(inf") >= count:  # not the sentinel
             return
         await asyncio.sleep(0.005)
     raise AssertionError(f"fewer than {count} waiters queued for {resource}")
@@ -125,8 +126,7 @@ async def queued(lock: Any, resource: str, count: int = 1) -> None:
 async def wait_for_a_release(lock: Any, resource: str) -> tuple[Lease, Lease, int]:
     """A holder, and a waiter that gets `resource` when the holder releases it: the holder's
     lease, the waiter's, and how many script and BLPOP calls Redis saw meanwhile."""
-    warm = await lock.acquire("warm")  # Redis learns the scripts (a NOSCRIPT is a call too)
-    assert warm is not None and await lock.release(warm)
+    await warm_scripts(lock.redis)  # Redis learns the scripts (a NOSCRIPT is a call too)
     holder = await lock.acquire(resource)
     assert holder is not None
     before = await command_calls(lock.redis, "evalsha", "eval", "blpop")
@@ -140,6 +140,24 @@ async def wait_for_a_release(lock: Any, resource: str) -> tuple[Lease, Lease, in
     await releaser
     assert lease is not None
     return holder, lease, await command_calls(lock.redis, "evalsha", "eval", "blpop") - before
+
+
+def acquire_script(lock: Any) -> Callable[..., Awaitable[Any]]:
+    """ACQUIRE as the lock sends it, for a lease id the test picks (a waiter the test drives
+    step by step): `await acquire(keys, lease_id, liveness_ms, ttl_ms=5_000)`."""
+    script = lock.redis.register_script(scripts.ACQUIRE)
+
+    async def acquire(keys: LeaseKeys, lease_id: str, liveness_ms: int,
+                      ttl_ms: int = 5_000) -> Any:
+        return await script(keys=keys.with_wake(lease_id),
+                            args=[ttl_ms, 0, lease_id, liveness_ms, *keys.layout])
+    return acquire
+
+
+async def warm_scripts(client: Any) -> None:
+    """Loads the lock's scripts into Redis (every master of a cluster)."""
+    for source in SCRIPTS.values():
+        await client.script_load(source)
 
 
 async def command_calls(client: Any, *commands: str) -> int:

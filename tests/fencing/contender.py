@@ -21,7 +21,9 @@ from fencing import FencedLock, Lease
 from fencing.sync import FencedLock as SyncFencedLock
 from tests.fencing.backends import client_for, sync_client_for
 
-RESOURCE_SETS = [("a",), ("b",), ("c",), ("a", "b"), ("b", "c"), ("a", "c"), ("a", "b", "c")]
+# One explicit tag: resources locked together share one on a cluster.
+A, B, C = "{c}a", "{c}b", "{c}c"
+RESOURCE_SETS = [(A,), (B,), (C,), (A, B), (B, C), (A, C), (A, B, C)]
 MAX_HOLDS_PER_TASK = 400
 
 

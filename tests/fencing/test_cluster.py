@@ -3,7 +3,8 @@
 Every acquisition's keys and its token counter carry one hash tag, so they sit
 in one slot and the multi-key Lua scripts run as on a single server. The
 counter is kept per tag: a resource always maps to the same tag (its own
-`{...}`, or the prefix), so the tokens one resource sees only grow.
+`{...}`, or its bucket's), so the tokens one resource sees only grow.
+Resources locked together share an explicit tag in their names.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 
 from devstack import RedisCluster
 from fencing import FencedLock
-from fencing.keys import hash_tag
+from fencing.keys import KeySpace, hash_tag
 from tests.fencing.backends import CLUSTER, wait_for_a_release
 from tests.fencing.conftest import LockFactory
 
@@ -40,12 +41,14 @@ def cluster_lock(make_lock: LockFactory) -> FencedLock:
 @pytest.mark.gen_test(timeout=30)
 async def test_an_order_and_its_invoice_are_taken_all_or_nothing_on_a_cluster(
         cluster_lock: FencedLock) -> None:
-    lease = await cluster_lock.acquire("order:1", "invoice:1")
+    with pytest.raises(ValueError, match="share one {tag}"):
+        await cluster_lock.acquire("order:1", "invoice:1")  # two buckets: two slots
+    lease = await cluster_lock.acquire("{i1}:order:1", "{i1}:invoice:1")
     assert lease is not None
-    assert await cluster_lock.acquire("invoice:1", "order:2") is None
-    assert await cluster_lock.holder("order:2") is None, "nothing taken by the failed try"
+    assert await cluster_lock.acquire("{i1}:invoice:1", "{i1}:order:2") is None
+    assert await cluster_lock.holder("{i1}:order:2") is None, "nothing taken by the failed try"
     assert await cluster_lock.release(lease)
-    again = await cluster_lock.acquire("invoice:1", "order:2")
+    again = await cluster_lock.acquire("{i1}:invoice:1", "{i1}:order:2")
     assert again is not None and again.token == lease.token + 1, "no token spent on failure"
 
 
@@ -65,9 +68,10 @@ async def test_each_tag_has_its_own_counter_and_tokens_only_grow_per_resource(
 
 @pytest.mark.gen_test(timeout=60)
 async def test_contending_tasks_never_overlap_on_a_cluster(cluster_lock: FencedLock) -> None:
-    sets = [("order:1", "invoice:1"), ("order:1",), ("invoice:1", "order:2"), ("order:2",)]
+    sets = [("{i1}:order:1", "{i1}:invoice:1"), ("{i1}:order:1",),
+            ("{i1}:invoice:1", "{i1}:order:2"), ("{i1}:order:2",)]
     holding: dict[str, int] = {}
-    tokens: dict[str, list[int]] = {"order:1": [], "order:2": [], "invoice:1": []}
+    tokens: dict[str, list[int]] = {"{i1}:order:1": [], "{i1}:order:2": [], "{i1}:invoice:1": []}
     rng = random.Random(3)
 
     async def worker() -> None:
@@ -94,7 +98,8 @@ async def test_a_waiter_is_woken_by_the_release_on_a_cluster(make_lock: LockFact
     lock = make_lock(ttl_ms=3_000, socket_timeout=30, max_poll=10)  # its own retry: 3 s away
     holder, lease, calls = await wait_for_a_release(lock, "order:9")
     assert lease.token > holder.token
-    assert calls == 3, f"{calls} calls: the waiter polled instead of being handed the lease"
+    # ACQUIRE (busy), RELEASE, its NOTIFY, and the BLPOP that returned the lease.
+    assert calls == 4, f"{calls} calls: the waiter polled instead of being handed the lease"
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -110,8 +115,9 @@ async def test_kleppmanns_paused_holder_is_refused_on_a_cluster(
 
     paused = await cluster_lock.acquire("invoice:7")
     assert paused is not None
-    await cluster_lock.redis.delete(f"{cluster_lock.prefix}:{{{cluster_lock.prefix}}}:lock:"
-                                    "invoice:7")  # its lease runs out while it is paused
+    # Its lease runs out while it is paused.
+    await cluster_lock.redis.delete(KeySpace.of(cluster_lock.prefix, ("invoice:7",)).lock(
+        "invoice:7"))
     current = await cluster_lock.acquire("invoice:7")
     assert current is not None and current.token > paused.token
     assert write(current.token, "B")

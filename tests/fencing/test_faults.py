@@ -15,7 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from devstack import RedisServer
 from fencing import FencedLock, LockUnavailable, scripts
 from fencing.core import LockCore, client_retries
-from fencing.keys import LeaseKeys
+from fencing.keys import KeySpace, LeaseKeys
 from tests.fencing.conftest import LockFactory
 
 
@@ -59,9 +59,16 @@ async def test_after_redis_lost_its_data_a_floor_keeps_tokens_above_what_stores_
     for _ in range(5):
         async with lock.hold("doc") as lease:
             assert store.write(lease.token, f"v{lease.token}")
-    seen = store.highest
     server.restart()  # no persistence: the counter is gone
+    fresh = await lock.acquire("doc")  # a missing counter starts at Redis's clock in µs
+    assert fresh is not None and fresh.token > store.highest
+    assert store.write(fresh.token, "after the restart")
+    await lock.release(fresh)
+    seen = store.highest
 
+    # A counter still rolls back when the server that lost it also has its clock behind
+    # (a failover to a replica whose clock lags): it starts low, as here.
+    await lock.redis.hset(KeySpace.of(lock.prefix, ("doc",)).seq, "token", 1)
     rolled_back = await lock.acquire("doc")
     assert rolled_back is not None and rolled_back.token <= seen
     assert store.write(rolled_back.token, "stale") is False  # the store refuses the low token
@@ -214,13 +221,17 @@ def test_either_the_lock_or_the_client_retries_never_both() -> None:
 async def test_acquire_is_idempotent_for_its_lease_id(lock: FencedLock) -> None:
     script = lock.redis.register_script(scripts.ACQUIRE)
     keys = LeaseKeys.of(lock.prefix, ("doc",))
-    first = await script(keys=keys.acquire, args=[5_000, 0, "lease-a", 0])
+    first = await script(keys=keys.with_wake("lease-a"),
+                         args=[5_000, 0, "lease-a", 0, *keys.layout])
     assert first > 0
     await lock.redis.pexpire(keys.locks[0], 100)
-    again = await script(keys=keys.acquire, args=[5_000, 0, "lease-a", 0])
+    again = await script(keys=keys.with_wake("lease-a"),
+                         args=[5_000, 0, "lease-a", 0, *keys.layout])
     assert again == first  # the same lease, not "busy", and no token spent
     assert await lock.redis.pttl(keys.locks[0]) > 1_000  # renewed
-    assert await script(keys=keys.acquire, args=[5_000, 0, "lease-b", 0]) < 0
+    busy = await script(keys=keys.with_wake("lease-b"),
+                        args=[5_000, 0, "lease-b", 0, *keys.layout])
+    assert scripts.acquired_token(busy) is None
     assert await lock.holder("doc") == first
 
 

@@ -1,4 +1,5 @@
-"""Direct hand-off: a release grants the lease to the first live waiter in the same script.
+"""Direct hand-off: a release grants the lease to the first live waiter in the same script,
+and notifies it (NOTIFY onto its wake list) in the next call.
 
 The cases that can go wrong between queueing and the grant: the waiter died,
 gave up, was cancelled just as it was granted, or had stopped listening (its
@@ -8,17 +9,12 @@ BLPOP timed out) when the grant came.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
 from fencing import FencedLock, Lease, scripts
 from fencing.keys import LeaseKeys
-from tests.fencing.backends import command_calls, queued
-
-
-def acquire_script(lock: FencedLock) -> Any:
-    return lock.redis.register_script(scripts.ACQUIRE)
+from tests.fencing.backends import CLUSTER, acquire_script, command_calls, queued, warm_scripts
 
 
 async def held_with_a_waiter(lock: FencedLock, waiter: str,
@@ -28,8 +24,8 @@ async def held_with_a_waiter(lock: FencedLock, waiter: str,
     holder = await lock.acquire("hot")
     assert holder is not None
     keys = LeaseKeys.of(lock.prefix, ("hot",))
-    assert await acquire_script(lock)(keys=keys.acquire, args=[5_000, 0, waiter,
-                                                               liveness_ms]) < 0
+    busy = await acquire_script(lock)(keys, waiter, liveness_ms)
+    assert scripts.acquired_token(busy) is None
     return holder, keys
 
 
@@ -40,15 +36,17 @@ async def test_a_release_grants_the_lease_to_the_waiter_in_the_same_step(
     assert holder is not None
     waiter = asyncio.create_task(lock.acquire("hot", timeout=10))
     await queued(lock, "hot")
+    await warm_scripts(lock.redis)
     before = await command_calls(lock.redis, "evalsha", "eval", "blpop")
     assert await lock.release(holder)
     granted = await lock.holder("hot")  # held again before the waiter even ran
     assert granted is not None and granted > holder.token
     lease = await waiter
     assert lease is not None and lease.token == granted and lease.held
-    # The release, and the BLPOP that returned the lease: no ACQUIRE after the wake.
+    # The release, its NOTIFY, and the BLPOP that returned the lease: no ACQUIRE after
+    # the wake.
     calls = await command_calls(lock.redis, "evalsha", "eval", "blpop") - before
-    assert calls <= 2, calls
+    assert calls <= 3, calls
     assert await lock.release(lease)
 
 
@@ -77,8 +75,8 @@ async def test_a_grant_the_waiter_missed_is_found_by_its_next_try(lock: FencedLo
     assert await lock.release(holder)
     granted = await lock.holder("hot")
     assert granted is not None and granted > holder.token
-    assert await acquire(keys=keys.acquire, args=[5_000, 0, "slow", 2_000]) == granted
-    assert await acquire(keys=keys.acquire, args=[5_000, 0, "slow", -1]) == granted  # gives up
+    assert await acquire(keys, "slow", 2_000) == granted
+    assert await acquire(keys, "slow", -1) == granted  # gives up
     assert await lock.redis.exists(keys.space.wake("slow")) == 0
 
 
@@ -92,7 +90,11 @@ async def test_a_grant_to_a_waiter_that_gave_up_is_passed_on(lock: FencedLock) -
     assert await lock.release(holder)  # granted to "gone"
     assert await lock.holder("hot") not in (None, holder.token)
     leave = lock.redis.register_script(scripts.LEAVE)
-    assert await leave(keys=keys.acquire, args=["gone"]) == 1
+    done, notes = scripts.outcome(await leave(keys=keys.with_wake("gone"),
+                                              args=["gone", *keys.layout]))
+    assert done == 1 and len(notes) == 1  # the next one, to be notified
+    notify = lock.redis.register_script(scripts.NOTIFY)
+    await notify(keys=[notes[0][0]], args=[notes[0][1]])
     lease = await next_one
     assert lease is not None and await lock.holder("hot") == lease.token
     assert await lock.release(lease)
@@ -121,19 +123,22 @@ async def test_a_waiter_cancelled_as_it_is_granted_leaves_nothing_held(lock: Fen
         assert await lock.release(again)
 
 
+@pytest.mark.parametrize("a, b", [("{t}a", "{t}b"), ("a", "b")], ids=["one-tag", "two-buckets"])
 @pytest.mark.gen_test(timeout=20)
 async def test_a_waiter_for_several_resources_is_granted_when_the_last_one_is_free(
-        lock: FencedLock) -> None:
-    first = await lock.acquire("a")
-    second = await lock.acquire("b")
+        lock: FencedLock, lock_target: str, a: str, b: str) -> None:
+    if lock_target.startswith(CLUSTER) and "{" not in a:
+        pytest.skip("untagged resources in two buckets are two slots: one server only")
+    first = await lock.acquire(a)
+    second = await lock.acquire(b)
     assert first is not None and second is not None
-    waiter = asyncio.create_task(lock.acquire("a", "b", timeout=10))
-    await queued(lock, "b")
-    assert await lock.release(first)  # "b" still held: woken to try again, not granted
-    assert await lock.holder("a") is None
+    waiter = asyncio.create_task(lock.acquire(a, b, timeout=10))
+    await queued(lock, b)
+    assert await lock.release(first)  # b still held: woken to try again, not granted
+    assert await lock.holder(a) is None
     assert not waiter.done()
     assert await lock.release(second)
     lease = await waiter
     assert lease is not None
-    assert await lock.holder("a") == lease.token == await lock.holder("b")
+    assert await lock.holder(a) == lease.token == await lock.holder(b)
     assert await lock.release(lease)

@@ -8,7 +8,7 @@ import pytest
 from redis.crc import key_slot
 
 from fencing import FencedLock, LockBusy
-from fencing.keys import KeySpace
+from fencing.keys import KeySpace, LeaseKeys
 from tests.fencing.backends import FakeClock
 from tests.fencing.conftest import LockFactory
 
@@ -17,7 +17,7 @@ from tests.fencing.conftest import LockFactory
 async def test_each_lease_gets_a_higher_token(lock: FencedLock) -> None:
     tokens = []
     for _ in range(5):
-        lease = await lock.acquire("order:1")
+        lease = await lock.acquire("{p1}:order:1")
         assert lease is not None
         tokens.append(lease.token)
         assert await lock.release(lease)
@@ -26,24 +26,24 @@ async def test_each_lease_gets_a_higher_token(lock: FencedLock) -> None:
 
 @pytest.mark.gen_test
 async def test_a_held_resource_is_not_acquired_again(lock: FencedLock) -> None:
-    lease = await lock.acquire("order:1", "invoice:1")
+    lease = await lock.acquire("{p1}:order:1", "{p1}:invoice:1")
     assert lease is not None
-    assert await lock.acquire("order:1") is None
-    assert await lock.acquire("invoice:1", "other") is None
-    assert await lock.holder("order:1") == lease.token
-    assert await lock.holder("invoice:1") == lease.token
-    assert await lock.holder("other") is None
+    assert await lock.acquire("{p1}:order:1") is None
+    assert await lock.acquire("{p1}:invoice:1", "{p1}:other") is None
+    assert await lock.holder("{p1}:order:1") == lease.token
+    assert await lock.holder("{p1}:invoice:1") == lease.token
+    assert await lock.holder("{p1}:other") is None
 
 
 @pytest.mark.gen_test
 async def test_several_resources_are_taken_all_or_nothing_and_a_refusal_spends_no_token(
         lock: FencedLock) -> None:
-    blocker = await lock.acquire("invoice:9")
+    blocker = await lock.acquire("{p9}:invoice:9")
     assert blocker is not None
-    assert await lock.acquire("order:9", "invoice:9") is None
-    assert await lock.holder("order:9") is None  # nothing taken by the refused call
+    assert await lock.acquire("{p9}:order:9", "{p9}:invoice:9") is None
+    assert await lock.holder("{p9}:order:9") is None  # nothing taken by the refused call
     assert await lock.release(blocker)
-    lease = await lock.acquire("order:9", "invoice:9")
+    lease = await lock.acquire("{p9}:order:9", "{p9}:invoice:9")
     assert lease is not None
     assert lease.token == blocker.token + 1  # the refusal drew no token
 
@@ -52,17 +52,17 @@ async def test_several_resources_are_taken_all_or_nothing_and_a_refusal_spends_n
 async def test_a_stale_lease_can_neither_release_nor_extend_the_new_holders_lock(
         make_lock: LockFactory) -> None:
     lock = make_lock(ttl_ms=150)
-    old = await lock.acquire("order:1", "invoice:1")
+    old = await lock.acquire("{p1}:order:1", "{p1}:invoice:1")
     assert old is not None
     await asyncio.sleep(0.25)
     assert not old.held
-    new = await lock.acquire("order:1", "invoice:1")
+    new = await lock.acquire("{p1}:order:1", "{p1}:invoice:1")
     assert new is not None and new.token > old.token
     assert await lock.release(old) is False
     assert await lock.extend(old) is False
     assert old.lost
-    assert await lock.holder("order:1") == new.token
-    assert await lock.holder("invoice:1") == new.token
+    assert await lock.holder("{p1}:order:1") == new.token
+    assert await lock.holder("{p1}:invoice:1") == new.token
     assert await lock.release(new) is True
 
 
@@ -70,12 +70,12 @@ async def test_a_stale_lease_can_neither_release_nor_extend_the_new_holders_lock
 async def test_a_request_that_failed_to_lock_cannot_delete_the_holders_lock(
         lock: FencedLock) -> None:
     """The Go original deferred a blind DEL before locking; here a refused call owns nothing."""
-    holder = await lock.acquire("order:1")
+    holder = await lock.acquire("{p1}:order:1")
     assert holder is not None
     with pytest.raises(LockBusy):
-        async with lock.hold("order:1"):
+        async with lock.hold("{p1}:order:1"):
             pytest.fail("must not enter")
-    assert await lock.holder("order:1") == holder.token
+    assert await lock.holder("{p1}:order:1") == holder.token
 
 
 @pytest.mark.gen_test
@@ -105,11 +105,11 @@ async def test_extend_renews_the_lease_to_its_full_ttl(make_lock: LockFactory) -
 @pytest.mark.gen_test
 async def test_hold_releases_on_exit_even_when_the_block_raises(lock: FencedLock) -> None:
     with pytest.raises(RuntimeError):
-        async with lock.hold("a", "b") as lease:
-            assert await lock.holder("a") == lease.token
+        async with lock.hold("{t}a", "{t}b") as lease:
+            assert await lock.holder("{t}a") == lease.token
             raise RuntimeError("boom")
-    assert await lock.holder("a") is None
-    assert await lock.holder("b") is None
+    assert await lock.holder("{t}a") is None
+    assert await lock.holder("{t}b") is None
 
 
 @pytest.mark.gen_test
@@ -140,18 +140,23 @@ async def test_keep_alive_stops_renewing_after_max_hold(make_lock: LockFactory) 
         assert await lock.holder("a") is None
 
 
-def test_resources_locked_together_must_share_a_hash_tag() -> None:
-    assert KeySpace.of("fencing", ("order:1", "invoice:1")).tag == "fencing"
+def test_resources_locked_together_on_a_cluster_must_share_a_hash_tag() -> None:
+    # Untagged resources fall in buckets of their own (see fencing.keys).
+    assert KeySpace.of("fencing", ("order:1",)).tag.startswith("fencing#")
     assert KeySpace.of("fencing", ("{shop}:order:1", "{shop}:invoice:1")).tag == "shop"
     with pytest.raises(ValueError):
         KeySpace.of("fencing", ("{a}:order:1", "{b}:invoice:1"))
+    with pytest.raises(ValueError):
+        LeaseKeys.of("fencing", ("{a}:order:1", "{b}:invoice:1"))
+    apart = ("order:1", "invoice:1")
+    assert len(LeaseKeys.of("fencing", apart).spaces) == 2  # fine on one server
+    with pytest.raises(ValueError, match="share one {tag}"):
+        LeaseKeys.of("fencing", apart, cluster=True)
 
 
 def test_all_keys_of_one_acquisition_hash_to_one_cluster_slot() -> None:
-    space = KeySpace.of("fencing", ("order:1", "invoice:2"))
-    keys = [space.lock("order:1"), space.lock("invoice:2"), space.queue("order:1"),
-            space.counters, space.waiters, space.wake("abc")]
-    assert len({key_slot(key.encode()) for key in keys}) == 1
+    keys = LeaseKeys.of("fencing", ("{shop}:order:1", "{shop}:invoice:2"), cluster=True)
+    assert len({key_slot(key.encode()) for key in keys.with_wake("abc")}) == 1
 
 
 @pytest.mark.gen_test

@@ -13,6 +13,7 @@ from typing import Awaitable, Callable
 
 import pytest
 
+from servicekit.lock_names import invoice_lock
 from tests.stack import USER, Stack, call
 
 KEY = "s3cret-" + "x" * 25
@@ -50,7 +51,7 @@ async def test_with_the_key_writes_still_need_the_lock_under_their_token(
     forged = await call("PATCH", f"{stack.invoices_url}/invoices/{invoice_id}", {"total": 2},
                         {**auth, "Fencing-Token": "9007199254740991"})
     assert forged.status == 409 and forged.error == "lock_not_held"
-    lease = await stack.lock.acquire(f"invoice:{invoice_id}")
+    lease = await stack.lock.acquire(invoice_lock(invoice_id))
     held = await call("PATCH", f"{stack.invoices_url}/invoices/{invoice_id}", {"total": 2},
                       {**auth, "Fencing-Token": str(lease.token)})
     assert held.status == 200

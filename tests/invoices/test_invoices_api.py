@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from servicekit.lock_names import invoice_lock
 from tests.stack import USER, Stack, call
 
 
@@ -19,7 +20,7 @@ async def create_invoice(stack: Stack, total: object = "12.30", **fields: object
 
 
 async def lease_on(stack: Stack, invoice_id: str) -> int:
-    lease = await stack.lock.acquire(f"invoice:{invoice_id}")
+    lease = await stack.lock.acquire(invoice_lock(invoice_id))
     assert lease is not None
     return int(lease.token)
 
@@ -153,7 +154,7 @@ async def test_a_paused_holders_late_write_is_stale_and_the_new_holders_stands(
         stack: Stack) -> None:
     """Kleppmann's scenario through the invoices API."""
     invoice = await create_invoice(stack)
-    paused = await stack.lock.acquire(f"invoice:{invoice['id']}")
+    paused = await stack.lock.acquire(invoice_lock(invoice['id']))
     assert paused is not None
     await stack.lock.redis.delete(*[key async for key in stack.lock.redis.scan_iter(
         f"{stack.settings.lock_prefix}:*:lock:*")])  # the paused holder's lease ran out
@@ -169,7 +170,7 @@ async def test_a_paused_holders_late_write_is_stale_and_the_new_holders_stands(
 @pytest.mark.gen_test(timeout=20)
 async def test_delete_is_fenced_and_can_be_repeated(stack: Stack) -> None:
     invoice = await create_invoice(stack)
-    earlier = await stack.lock.acquire(f"invoice:{invoice['id']}")
+    earlier = await stack.lock.acquire(invoice_lock(invoice['id']))
     assert earlier is not None and await stack.lock.release(earlier)
     token = await lease_on(stack, invoice["id"])
     url = f"{stack.invoices_url}/invoices/{invoice['id']}"

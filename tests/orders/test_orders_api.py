@@ -9,6 +9,7 @@ from typing import Awaitable, Callable
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
+from servicekit.lock_names import order_lock
 from tests.stack import ITEM, USER, Stack, call
 
 LATER = "2030-01-01T00:00:00Z"
@@ -179,7 +180,7 @@ async def test_updating_a_deleted_order_is_order_deleted(stack: Stack) -> None:
 @pytest.mark.gen_test(timeout=20)
 async def test_an_order_held_by_another_operation_is_423_with_retry_after(stack: Stack) -> None:
     order = await stack.create_order()
-    lease = await stack.lock.acquire(f"order:{order['id']}")
+    lease = await stack.lock.acquire(order_lock(order['id'], order['invoice_id']))
     assert lease is not None
     for method, body in (("PATCH", {"update_time": LATER, "quantity": 9}), ("DELETE", None)):
         reply = await call(method, order_url(stack, order), body)
@@ -193,28 +194,32 @@ async def test_an_order_held_by_another_operation_is_423_with_retry_after(stack:
 @pytest.mark.gen_test(timeout=20)
 async def test_order_and_invoice_keep_the_token_of_the_last_write(stack: Stack) -> None:
     order = await stack.create_order()
+    created = (await stack.db["orders"].find_one({"_id": order["id"]}))["fence"]
     for quantity in (3, 4):
         assert (await call("PATCH", order_url(stack, order),
                            {"update_time": LATER, "quantity": quantity})).status == 200
     stored_order = await stack.db["orders"].find_one({"_id": order["id"]})
     stored_invoice = await stack.db["invoices"].find_one({"_id": order["invoice_id"]})
-    # The create and the two updates each took one lease: tokens 1, 2, 3.
-    assert stored_order["fence"] == stored_invoice["fence"] == 3
-    assert await stack.lock.holder(f"order:{order['id']}") is None, "the lease was released"
+    # The create and the two updates each took one lease from the pair's counter (its
+    # first token is Redis's clock in µs: see docs/library/key-scheme.md): T, T+1, T+2.
+    assert created > 0 and stored_order["fence"] == stored_invoice["fence"] == created + 2
+    lock_name = order_lock(order["id"], order["invoice_id"])
+    assert await stack.lock.holder(lock_name) is None, "the lease was released"
 
 
 @pytest.mark.gen_test(timeout=20)
 async def test_an_update_heals_when_the_invoice_accepted_a_higher_token(stack: Stack) -> None:
-    """Redis lost its counter (restart without persistence): the invoice has seen token
-    100, Redis starts again at 1. The stale_token answer carries 100 and the order
-    service leases again above it."""
+    """Redis's counter fell behind (it lost it on a server whose clock is behind): the
+    invoice has seen a token 1000 above what Redis issues next. The stale_token answer
+    carries it and the order service leases again above it."""
     order = await stack.create_order()
-    await stack.db["invoices"].update_one({"_id": order["invoice_id"]}, {"$set": {"fence": 100}})
+    seen = (await stack.db["orders"].find_one({"_id": order["id"]}))["fence"] + 1000
+    await stack.db["invoices"].update_one({"_id": order["invoice_id"]}, {"$set": {"fence": seen}})
     reply = await call("PATCH", order_url(stack, order), {"update_time": LATER, "quantity": 4})
     assert reply.status == 200, reply.body
     assert (await stack.invoice(order["invoice_id"]))["total"] == Decimal("42")
     stored = await stack.db["orders"].find_one({"_id": order["id"]})
-    assert stored["fence"] > 100
+    assert stored["fence"] > seen
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -239,7 +244,8 @@ async def test_when_invoices_is_down_update_and_delete_are_424_and_change_nothin
         reply = await call(method, order_url(stack, order), body)
         assert reply.status == 424 and reply.error == "invoice_failed", method
     assert (await call("GET", order_url(stack, order))).json == order
-    assert await stack.lock.holder(f"order:{order['id']}") is None, "the lease was released"
+    lock_name = order_lock(order["id"], order["invoice_id"])
+    assert await stack.lock.holder(lock_name) is None, "the lease was released"
 
 
 @pytest.mark.gen_test(timeout=20)
