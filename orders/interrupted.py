@@ -67,10 +67,10 @@ class InterruptedChanges:
         for _ in (1, 2):
             try:
                 async with self.pair.hold(order, floor) as lease:
-                    current = await self.store.get(order_id)
-                    if current is None or "intent" not in current:
+                    claimed = await self._claim(order_id, lease)
+                    if claimed is None or "intent" not in claimed:
                         return Outcome.NOTHING
-                    await self._settle(current, lease)
+                    await self._settle(claimed, lease)
                     return Outcome.DONE
             except LockBusy:
                 return Outcome.BUSY
@@ -102,16 +102,21 @@ class InterruptedChanges:
         order = orders.visible(await self.store.get(order_id), order_id)
         if "intent" not in order:
             return order
-        # The order first: the holder that left the intent may still be alive, and once
-        # the invoice carries our token its commit must meet our token on the order too.
-        # What the claim reads back is what we settle: that holder may have committed
-        # in between.
-        claimed = await self.store.fenced_update(order_id, lease.token, {}, live_only=False)
+        claimed = await self._claim(order_id, lease)
         if claimed is None:
             raise Locked(f"order {order_id} is being changed by another request")
         if "intent" not in claimed:
             return dict(claimed)
         return await self._settle(dict(claimed), lease)
+
+    async def _claim(self, order_id: str, lease: Lease) -> dict | None:
+        """The order with its fence raised to our token, read back; None if a newer token
+        holds it. The order first, before any invoice write: the holder that left the
+        intent may still be alive, and once the invoice carries our token its commit must
+        meet our token on the order too. What the claim reads back is what is settled:
+        that holder may have committed in between."""
+        claimed = await self.store.fenced_update(order_id, lease.token, {}, live_only=False)
+        return None if claimed is None else dict(claimed)
 
     async def commit_delete(self, order_id: str, lease: Lease,
                             deleted_us: int | None = None) -> None:
