@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterable, Iterator
 
 from orders.errors import ERROR_TABLE
+from orders.order import OrderRequest
 from orders.repair import Repairer
 from servicekit.errors import ServiceError
 from tests.stack import ITEM, USER, Stack
@@ -44,6 +45,8 @@ STEP_TIMEOUT = 10.0
 BASE_US = 1_900_000_000_000_000  # later than any order's creation
 KEY = "explorer"
 MISSING = "no-such-order"  # the id a flow uses when its order does not exist (yet)
+REQUEST: OrderRequest = {"user_id": USER, "item_id": ITEM, "quantity": 2,
+                         "value_cents": 1050}
 
 current: contextvars.ContextVar["Run | None"] = contextvars.ContextVar("flow", default=None)
 
@@ -214,26 +217,26 @@ class Explorer:
         return await answered(204, lambda: self.service.delete(order_id or MISSING))
 
     async def _create(self) -> Answer:
-        return await answered(201, lambda: self.service.create(USER, ITEM, 2, 1050, self.key))
+        return await answered(201, lambda: self.service.create(REQUEST, self.key))
 
     async def _settle(self) -> Answer:
         order_id = await self._order_id()
         if order_id is None:
             return Answer(0, detail="nothing")
-        return await repaired(self.service.interrupted.settle(order_id))
+        return await repaired(self.service.settle_left_intent(order_id))
 
     async def _rollback(self) -> Answer:
         order = await self._order()
         if order is None or order["status"] != "pending":
             return Answer(0, detail="nothing")
-        return await repaired(self.service.interrupted.roll_back_create(order))
+        return await repaired(self.service.roll_back_create(order))
 
     async def repair(self) -> None:
         """The leases run out, every intent with them, and the repairer takes a pass."""
         await self.db["orders"].update_many({"intent": {"$exists": True}},
                                             {"$set": {"intent.expires_us": 0}})
         await self.expire_leases()
-        result = await Repairer(self.service.interrupted, interval_ms=100,
+        result = await Repairer(self.service, interval_ms=100,
                                 pending_grace_ms=-60_000).run_once()
         assert result.failed == 0 and result.busy == 0, result
 
@@ -252,7 +255,7 @@ class Explorer:
         self.order_id = ""
         self.fences = {}
         if name in ("live", "intent"):
-            created = await self.service.create(USER, ITEM, 2, 1050, None)
+            created = await self.service.create(REQUEST, None)
             self.order_id = created["_id"]
             if name == "intent":
                 await self._cut_off(Run("cut off", self._update), "before_order_commit")

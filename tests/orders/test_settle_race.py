@@ -51,7 +51,7 @@ async def test_a_holder_that_wakes_inside_the_repairers_settling_cannot_commit(
         holder_replied.append(await updating)
 
     monkeypatch.setattr(service.invoices, "update_total", then_the_holder_wakes)
-    await service.interrupted.settle(order["id"])
+    await service.settle_left_intent(order["id"])
 
     assert holder_replied, "the repairer wrote the invoice"
     order_now = await call("GET", f"{stack.orders_url}/orders/{order['id']}")
