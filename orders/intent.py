@@ -40,7 +40,7 @@ class Intent(TypedDict):
     deleted_us: NotRequired[int]
 
 
-def new(op: Op, changes: Changes, lease: Lease) -> Intent:
+def new_intent(op: Op, changes: Changes, lease: Lease) -> Intent:
     now = validate.now_micros()
     return {"op": op, **changes, "token": lease.token,
             "at_us": now, "expires_us": now + int(lease.remaining() * 1_000_000)}
@@ -59,7 +59,8 @@ def unchanged(seen: Order) -> dict[str, Any]:
 
 
 def expired(now_us: int) -> dict[str, Any]:
-    """Intents whose lease has run out, or that their holder handed over (`GIVE_UP`)."""
+    """What the repairer settles: intents whose lease has run out, or that their holder
+    handed over (`GIVE_UP`)."""
     return {"intent.expires_us": {"$lt": now_us}}
 
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from orders import order as orders
 from orders.errors import EventOutdated, Locked, OrderDeleted
-from orders.order import Order
+from orders.order import Order, update_changes
 from orders.service import OrderService
 from servicekit.invoices_client import InvoiceCallFailed, answer_for
 from servicekit.mongo_update import update_then_read
@@ -44,7 +43,7 @@ class NaiveOrderService(OrderService):
                 raise OrderDeleted(f"order {order_id} is deleted")
             if update_us < order["updated_us"]:
                 raise EventOutdated("update_time is earlier than the order's updated_at")
-            changes = orders.updated(order, update_us, quantity, value_cents)
+            changes = update_changes(order, update_us, quantity, value_cents)
             await self.faults.point("after_lock")
             await self._invoice(self.invoices.update_total(order["invoice_id"], 1,
                                                            changes["total_cents"]))

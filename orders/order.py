@@ -5,7 +5,7 @@ Stored in MongoDB's `orders` collection (see `orders.store`) as `Order`.
 not visible through the API. `fence` is the highest token the order accepted.
 `intent` is an update or delete under way (`orders.intent`). `request_hash` lets
 a retried create with the same Idempotency-Key find out whether it carries the
-same body: it is made from every field of `OrderRequest` by `new`.
+same body: it is made from every field of `OrderRequest` by `new_order`.
 
 TypedDicts, not dataclasses: an order goes to MongoDB and comes back as a dict, so
 the type costs nothing at run time and no conversion sits between a store call
@@ -77,7 +77,7 @@ class DeleteChanges(TypedDict):
 Changes = UpdateChanges | DeleteChanges
 
 
-def new(request: OrderRequest, idempotency_key: str | None) -> Order:
+def new_order(request: OrderRequest, idempotency_key: str | None) -> Order:
     """A pending order and the id of the invoice it will get (chosen here, so that a
     retried create never makes a second invoice)."""
     now = validate.now_micros()
@@ -99,8 +99,8 @@ def invoice_request(order: Order) -> InvoiceRequest:
             "total_cents": order["total_cents"]}
 
 
-def updated(order: Order, update_us: int, quantity: int | None,
-            value_cents: int | None) -> UpdateChanges:
+def update_changes(order: Order, update_us: int, quantity: int | None,
+                   value_cents: int | None) -> UpdateChanges:
     """What it was given, the rest as they are."""
     new_quantity = quantity if quantity is not None else order["quantity"]
     new_value = value_cents if value_cents is not None else order["value_cents"]
@@ -109,11 +109,11 @@ def updated(order: Order, update_us: int, quantity: int | None,
             "updated_us": update_us}
 
 
-def deleted(deleted_us: int | None = None) -> DeleteChanges:
+def delete_changes(deleted_us: int | None = None) -> DeleteChanges:
     return {"status": "deleted", "deleted_us": deleted_us or validate.now_micros()}
 
 
-def committed(order: Order, token: int, changes: Changes | None = None) -> Order:
+def as_committed(order: Order, token: int, changes: Changes | None = None) -> Order:
     """`order` as a commit under `token` leaves it: with `changes`, its intent gone."""
     doc: Order = {**order, **(changes or {}), "fence": token}  # type: ignore[typeddict-item]
     doc.pop("intent", None)

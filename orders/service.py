@@ -26,10 +26,10 @@ import logging
 from typing import AsyncIterator, Awaitable, Callable, Iterator, TypeVar
 
 from fencing import Lease, LockBusy
-from orders import intent as intents
-from orders import order as orders
 from orders.errors import EventOutdated, IdempotencyKeyReused, InvoiceFailed, Locked, OrderDeleted
-from orders.order import Changes, Order, OrderRequest
+from orders.intent import Op, new_intent
+from orders.order import (Changes, Order, OrderRequest, as_committed, delete_changes,
+                          invoice_request, new_order, update_changes, visible)
 from orders.pair import resources
 from orders.store import OrderStore
 from servicekit import validate, write_outcomes
@@ -64,7 +64,7 @@ class OrderService:
         self.max_hold = lock.ttl_ms / 1000 + (self.lock_wait or 0) + 2 * invoices.timeout
 
     async def get(self, order_id: str) -> Order:
-        return orders.visible(await self.store.get(order_id), order_id)
+        return visible(await self.store.get(order_id), order_id)
 
     # -- create: lease, insert pending, create the invoice, activate, release ----------------
 
@@ -76,7 +76,7 @@ class OrderService:
 
         Three MongoDB operations: the order's insert (pending; it also claims the
         Idempotency-Key), the invoice's insert, and the activation, not read back."""
-        order = orders.new(request, idempotency_key)
+        order = new_order(request, idempotency_key)
         with _busy_is_locked(order["_id"]):
             async with self._lease(order, 0) as lease:
                 order["fence"] = lease.token
@@ -114,7 +114,7 @@ class OrderService:
 
     async def _finish_create(self, order: Order, lease: Lease) -> Order:
         await self._call_invoices("create", order, lease,
-                                  self.invoices.create(orders.invoice_request(order)))
+                                  self.invoices.create(invoice_request(order)))
         await self._step("after_invoice_create")
         await self._step("before_activate")
         if not await self.store.activate(order["_id"], lease.token):
@@ -138,7 +138,7 @@ class OrderService:
                 raise OrderDeleted(f"order {order_id} is deleted")
             if update_us < order["updated_us"]:
                 raise EventOutdated("update_time is earlier than the order's updated_at")
-            return orders.updated(order, update_us, quantity, value_cents)
+            return update_changes(order, update_us, quantity, value_cents)
 
         return await self._change(order_id, "update", plan)
 
@@ -148,16 +148,16 @@ class OrderService:
         deleted again: its invoice's delete is sent again, which heals an invoice that
         something outside this service touched, and a repeat costs nothing."""
         await self._change(order_id, "delete",
-                           lambda order: orders.deleted() if order["deleted_us"] is None else None)
+                           lambda order: delete_changes() if order["deleted_us"] is None else None)
 
-    async def _change(self, order_id: str, op: intents.Op, plan: Plan) -> Order:
+    async def _change(self, order_id: str, op: Op, plan: Plan) -> Order:
         seen = await self.get(order_id)
         await self._step("after_read")
         with _busy_is_locked(order_id):
             return await self._leased(seen, lambda lease, first: self._change_under(
                 lease, op, plan, order_id, seen if first else None))
 
-    async def _change_under(self, lease: Lease, op: intents.Op, plan: Plan, order_id: str,
+    async def _change_under(self, lease: Lease, op: Op, plan: Plan, order_id: str,
                             seen: Order | None) -> Order:
         order, changes = await self._record_intent(lease, op, plan, order_id, seen)
         if changes is None:  # nothing to change: a delete of a deleted order
@@ -169,7 +169,7 @@ class OrderService:
         await self._step("before_order_commit")
         return await self._commit(order, changes, lease)
 
-    async def _record_intent(self, lease: Lease, op: intents.Op, plan: Plan, order_id: str,
+    async def _record_intent(self, lease: Lease, op: Op, plan: Plan, order_id: str,
                              seen: Order | None) -> tuple[Order, Changes | None]:
         """The order under `lease` and the changes `plan` makes of it, recorded as the
         intent (None, and no intent, if `plan` has nothing to change).
@@ -190,7 +190,7 @@ class OrderService:
                 await self._step("after_lock")
             if changes is None:
                 return order, None
-            if await self.store.record_intent(order_id, intents.new(op, changes, lease),
+            if await self.store.record_intent(order_id, new_intent(op, changes, lease),
                                               seen=order):
                 await self._step("after_intent")
                 return order, changes
@@ -207,7 +207,7 @@ class OrderService:
         order_id, token = order["_id"], lease.token
         # The intent's write proved `order` current, and under the lease nothing else
         # wrote since: the order now is that one with our changes.
-        committed = orders.committed(order, token, changes)
+        committed = as_committed(order, token, changes)
         extra = {"order_id": order_id, "invoice_id": order["invoice_id"], "token": token}
         if changes["status"] == "deleted":
             await self._commit_delete(order_id, lease, changes)
@@ -247,13 +247,13 @@ class OrderService:
 
     async def _read_settled(self, order_id: str, lease: Lease) -> Order:
         """The next request's: the order under `lease`, any intent left on it settled."""
-        order = orders.visible(await self.store.get(order_id), order_id)
+        order = visible(await self.store.get(order_id), order_id)
         if "intent" not in order:
             return order
         settled, _ = await self._settle(order_id, lease)
         if settled is None:
             raise Locked(f"order {order_id} is being changed by another request")
-        return orders.visible(settled, order_id)
+        return visible(settled, order_id)
 
     async def _settle(self, order_id: str, lease: Lease) -> tuple[Order | None, bool]:
         """Claim the order, then roll its intent's update back or its delete forward.
@@ -272,12 +272,12 @@ class OrderService:
             if not await self.store.write(order_id, lease.token, {}, live_only=False,
                                           clear_intent=True):
                 raise Locked(f"order {order_id} is being changed by another request")
-            settled: Order | None = orders.committed(claimed, lease.token)
+            settled: Order | None = as_committed(claimed, lease.token)
         else:
             await self._call_invoices("settle", claimed, lease,
                                       self.invoices.delete(invoice_id, lease.token))
             await self._step("after_settle_invoice")
-            await self._commit_delete(order_id, lease, orders.deleted(intent.get("deleted_us")))
+            await self._commit_delete(order_id, lease, delete_changes(intent.get("deleted_us")))
             # Read back (rare path): which deleted_us stands depends on who deleted first.
             settled = await self.store.get(order_id)
         log.warning("order %s: interrupted %s of token %s %s with token %s", order_id,
@@ -301,7 +301,7 @@ class OrderService:
                 await self._step("after_claim")
                 # Created first, then deleted: a tombstone, so a late create with the
                 # same id cannot bring the invoice back.
-                await self.invoices.create(orders.invoice_request(order))
+                await self.invoices.create(invoice_request(order))
                 await self.invoices.delete(order["invoice_id"], lease.token)
                 await self._step("after_tombstone")
                 await self.store.discard_pending(order["_id"], lease.token)

@@ -8,8 +8,7 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from fencing.mongo import fence
-from orders import intent as intents
-from orders.intent import Intent
+from orders.intent import GIVE_UP, Intent, expired, unchanged as plan_holds
 from orders.order import Order
 from servicekit import write_outcomes
 from servicekit.metrics import Metrics
@@ -92,7 +91,7 @@ class OrderStore:
         if live_only:
             query["deleted_us"] = None
         if unchanged is not None:
-            query.update(intents.unchanged(unchanged))
+            query.update(plan_holds(unchanged))
         update_spec: dict[str, Any] = {"$set": dict(changes)}
         if clear_intent:
             update_spec["$unset"] = {"intent": ""}
@@ -107,10 +106,10 @@ class OrderStore:
 
     async def give_up_intent(self, order_id: str, token: int) -> None:
         """Hand this token's intent to the repairer at once (it rolls it back)."""
-        await self.orders.update_one({"_id": order_id, "intent.token": token}, intents.GIVE_UP)
+        await self.orders.update_one({"_id": order_id, "intent.token": token}, GIVE_UP)
 
     async def expired_intents(self, now_us: int, limit: int) -> list[Order]:
-        cursor = self.orders.find(intents.expired(now_us)).limit(limit)
+        cursor = self.orders.find(expired(now_us)).limit(limit)
         return [doc async for doc in cursor]
 
     async def stale_pending(self, created_before_us: int, limit: int) -> list[Order]:

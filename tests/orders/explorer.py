@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import itertools
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterable, Iterator
 
@@ -394,6 +395,8 @@ async def run_checked(explorer: Explorer, schedule: Schedule, violations: Violat
     broken = await explorer.run(schedule)
     if broken:
         violations.append((schedule, broken))
+        # At once, past pytest's capture: a long run shows what it found as it goes.
+        print(f"violation: {'; '.join(broken)}\n  in {schedule}", file=sys.__stderr__)
 
 
 async def steps_of(explorer: Explorer, world: str, flows: tuple[str, ...],
