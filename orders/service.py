@@ -33,6 +33,7 @@ from orders.order import (Changes, Order, OrderRequest, as_committed, delete_cha
 from orders.pair import resources
 from orders.store import OrderStore
 from servicekit import validate, write_outcomes
+from servicekit.errors import Unavailable
 from servicekit.faults import Faults
 from servicekit.invoices_client import InvoiceCallFailed, InvoicesClient, InvoiceStale, answer_for
 from servicekit.observed_lock import ObservedLock
@@ -153,21 +154,33 @@ class OrderService:
     async def _change(self, order_id: str, op: Op, plan: Plan) -> Order:
         seen = await self.get(order_id)
         await self._step("after_read")
-        with _busy_is_locked(order_id):
-            return await self._leased(seen, lambda lease, first: self._change_under(
-                lease, op, plan, order_id, seen if first else None))
+        recorded = False  # a delete's intent is on the order: it is done, or will be
 
-    async def _change_under(self, lease: Lease, op: Op, plan: Plan, order_id: str,
-                            seen: Order | None) -> Order:
-        order, changes = await self._record_intent(lease, op, plan, order_id, seen)
-        if changes is None:  # nothing to change: a delete of a deleted order
-            await self._call_invoices("resend", order, lease,
-                                      self.invoices.delete(order["invoice_id"], lease.token))
-            return order
-        await self._call_invoices(op, order, lease, self._invoice_write(order, changes, lease))
-        await self._step("after_invoice_write")
-        await self._step("before_order_commit")
-        return await self._commit(order, changes, lease)
+        async def under(lease: Lease, first: bool) -> Order:
+            nonlocal recorded
+            order, changes = await self._record_intent(lease, op, plan, order_id,
+                                                       seen if first else None)
+            recorded = op == "delete" and changes is not None
+            if changes is None:  # nothing to change: a delete of a deleted order
+                await self._call_invoices("resend", order, lease, self.invoices.delete(
+                    order["invoice_id"], lease.token))
+                return order
+            await self._call_invoices(op, order, lease,
+                                      self._invoice_write(order, changes, lease))
+            await self._step("after_invoice_write")
+            await self._step("before_order_commit")
+            return await self._commit(order, changes, lease)
+
+        try:
+            with _busy_is_locked(order_id):
+                return await self._leased(seen, under)
+        except Locked:
+            if not recorded:
+                raise  # nothing of ours lasts: a newer holder rolls an update back
+            # A newer holder took the order over, met our intent and rolls the delete
+            # forward (or the repairer will): 503 promises no more than that.
+            raise Unavailable("a newer operation took the order over; it completes the "
+                              "delete") from None
 
     async def _record_intent(self, lease: Lease, op: Op, plan: Plan, order_id: str,
                              seen: Order | None) -> tuple[Order, Changes | None]:
@@ -359,14 +372,16 @@ class OrderService:
             raise
         except InvoiceCallFailed as exc:
             log.warning("order %s: invoice call of the %s failed (%s)", order["_id"], op, exc)
+            intent_stays = exc.maybe_applied
             if not exc.maybe_applied and op == "create":
                 await self.store.discard_pending(order["_id"], lease.token)
             elif not exc.maybe_applied and op in ("update", "delete"):
-                await self.store.write(order["_id"], lease.token, {}, live_only=False,
-                                       clear_intent=True)
+                # Refused: a newer holder took the order over, and settles our intent.
+                intent_stays = not await self.store.write(
+                    order["_id"], lease.token, {}, live_only=False, clear_intent=True)
             elif op == "update":
                 await self.store.give_up_intent(order["_id"], lease.token)
-            raise answer_for(exc, rolled_forward=op == "delete") from exc
+            raise answer_for(exc, rolled_forward=op == "delete" and intent_stays) from exc
 
     async def _step(self, name: str) -> None:
         await self.faults.point(name)

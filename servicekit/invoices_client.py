@@ -61,15 +61,15 @@ ERROR_ROWS: errors.ErrorTable = {InvoiceFailed: (424, "invoice_failed", None)}
 def answer_for(exc: InvoiceCallFailed, rolled_forward: bool = False) -> ServiceError:
     """What the caller answers when an invoice call of its change failed with `exc`.
 
-    Certainly not applied: 424, nothing changed. Maybe applied: the change is
-    settled later under a newer lease; a change that is rolled back answers 424, one
-    that is rolled forward (`rolled_forward`, a delete) 503: it will be completed.
+    A change that will be rolled forward (`rolled_forward`: a delete, whose intent
+    stays for whoever settles it next) answers 503: it will be completed. Any other
+    answers 424: nothing changed, or what may have been applied is rolled back.
     """
-    if not exc.maybe_applied:
-        return InvoiceFailed(f"the invoice service failed: {exc}")
     if rolled_forward:
         return Unavailable(f"the invoice service did not confirm ({exc}); the change will "
                            "be completed", dependency="invoices")
+    if not exc.maybe_applied:
+        return InvoiceFailed(f"the invoice service failed: {exc}")
     return InvoiceFailed(f"the invoice service did not confirm ({exc}); the change is "
                          "rolled back")
 

@@ -21,7 +21,8 @@ leases expire, the repairer runs a pass over what is left, and the checks run:
   order;
 - no 4xx left a lasting change (the same rule, seen from the other side: only
   2xx answers explain the order's content), and nothing answered 5xx;
-- the tokens each document accepted only grew, sampled at every step.
+- the tokens each document accepted only grew: every fenced write either store
+  accepted, in the order they came.
 
 The answers are kept per schedule, so that a violation prints the schedule
 that made it.
@@ -32,13 +33,17 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import itertools
+import random
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Iterator
+from typing import Any, Awaitable, Callable, Iterable, Iterator, TypeVar
+
+import pytest
 
 from orders.errors import ERROR_TABLE
 from orders.order import OrderRequest
 from orders.repair import Repairer
+from servicekit import write_outcomes
 from servicekit.errors import ServiceError
 from tests.stack import ITEM, USER, Stack
 
@@ -49,6 +54,7 @@ MISSING = "no-such-order"  # the id a flow uses when its order does not exist (y
 REQUEST: OrderRequest = {"user_id": USER, "item_id": ITEM, "quantity": 2,
                          "value_cents": 1050}
 
+T = TypeVar("T")
 current: contextvars.ContextVar["Run | None"] = contextvars.ContextVar("flow", default=None)
 
 
@@ -142,31 +148,41 @@ class Schedule:
 class Explorer:
     """Binds the flows to one stack's orders service (built in test mode)."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
         self.stack = stack
         self.service = stack.order_service
         self.db = stack.db
         self.schedules = 0
         self.next_us = BASE_US
         self.order_id = ""
-        self.fences: dict[str, list[int]] = {}
-        self._install()
+        self.key = KEY
+        self.accepted: dict[str, list[int]] = {}  # store -> the tokens it accepted, in turn
+        self._install(monkeypatch)
 
     # -- the hooks ---------------------------------------------------------------------------
 
-    def _install(self) -> None:
+    def _install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         faults = self.service.faults
         assert faults.actions == {}, "start the stack with test_mode=True and no faults"
-        faults.point = self._point  # type: ignore[method-assign]
+        monkeypatch.setattr(faults, "point", self._point)
         invoices = self.service.invoices
         for method in ("create", "update_total", "delete"):
-            setattr(invoices, method, self._then_step(f"invoices.{method}",
-                                                      getattr(invoices, method)))
+            monkeypatch.setattr(invoices, method, self._then_step(
+                f"invoices.{method}", getattr(invoices, method)))
+        observe = write_outcomes.observe
+
+        async def observed(metrics: Any, store: str, token: int, write: Awaitable[T]) -> T:
+            result = await observe(metrics, store, token, write)
+            if result is not None and result is not False:
+                self.accepted.setdefault(store, []).append(token)
+            return result
+
+        # Both stores' fenced writes go through it, the invoices' too (same process).
+        monkeypatch.setattr(write_outcomes, "observe", observed)
 
     async def _point(self, name: str) -> None:
         run = current.get()
         if run is not None:
-            await self._sample()
             await run.step(name)
 
     def _then_step(self, name: str, call: Callable[..., Awaitable[None]]
@@ -177,16 +193,6 @@ class Explorer:
             finally:
                 await self._point(name)
         return called
-
-    async def _sample(self) -> None:
-        """The fences of the order and its invoice, as they are now."""
-        order = await self._order()
-        if order is None:
-            return
-        invoice = await self.db["invoices"].find_one({"_id": order["invoice_id"]})
-        self.fences.setdefault("order", []).append(order["fence"])
-        if invoice is not None:
-            self.fences.setdefault("invoice", []).append(invoice["fence"])
 
     async def _order(self) -> dict | None:
         if self.order_id:
@@ -254,7 +260,7 @@ class Explorer:
         """A fresh order (or none) in the state `name` says; the order as it starts."""
         self.key = f"{KEY}-{self.schedules}"
         self.order_id = ""
-        self.fences = {}
+        self.accepted = {}
         if name in ("live", "intent"):
             created = await self.service.create(REQUEST, None)
             self.order_id = created["_id"]
@@ -295,7 +301,6 @@ class Explorer:
                 schedule.steps[run.name] = run.steps
                 await run.abandon()
         await self.repair()
-        await self._sample()
         return await self.check(before, schedule)
 
     # -- the rules -------------------------------------------------------------------------------
@@ -307,8 +312,12 @@ class Explorer:
                    if order is not None else None)
         broken += agree(order, invoice)
         answers = list(schedule.answers.values())
-        broken += [f"answered {a.status}: {a.detail}" for a in answers if a.status >= 500]
-        deleted_2xx = any(a.status == 204 for a in answers)
+        broken += [f"answered {a.status}: {a.detail}" for label, a in schedule.answers.items()
+                   if a.status >= 500 and not (label.startswith("delete") and a.status == 503)]
+        # A delete answered 503 will be completed (it was taken over, or invoices did
+        # not confirm): it promises the delete, as a 204 does.
+        deleted_2xx = any(label.startswith("delete#") and a.status in (204, 503)
+                          for label, a in schedule.answers.items())
         created_2xx = any(a.status == 201 for a in answers)
         updates = sorted((a for a in answers if a.status == 200), key=lambda a: a.token or 0)
         if order is None or order["status"] == "pending":
@@ -319,9 +328,9 @@ class Explorer:
             if not created_2xx:
                 broken.append("no create answered 201, yet the order lives")
         if deleted_2xx and order["deleted_us"] is None:
-            broken.append("a delete answered 204 was undone")
+            broken.append("a delete answered 204 (or 503: to be completed) was undone")
         if not deleted_2xx and order["deleted_us"] is not None:
-            broken.append("the order is deleted, yet no delete answered 204")
+            broken.append("the order is deleted, yet no delete answered 204 (or 503)")
         if order["deleted_us"] is None:
             expected = (updates[-1].content if updates else
                         None if before is None or before["status"] == "pending"
@@ -329,9 +338,10 @@ class Explorer:
             if expected is not None and (order["quantity"], order["value_cents"]) != expected:
                 broken.append(f"the order holds {(order['quantity'], order['value_cents'])}, "
                               f"not {expected}, the newest change answered 2xx (or none)")
-        for name, fences in self.fences.items():
-            if fences != sorted(fences):
-                broken.append(f"the {name}'s accepted tokens went down: {fences}")
+        for store, tokens in self.accepted.items():
+            if tokens != sorted(tokens):
+                broken.append(f"{store} accepted a token below one it accepted before: "
+                              f"{tokens}")
         return broken
 
 
@@ -408,23 +418,26 @@ async def steps_of(explorer: Explorer, world: str, flows: tuple[str, ...],
     return len(probe.steps[f"{flows[-1]}#{len(flows) - 1}"])
 
 
-def pairs() -> Iterator[tuple[str, tuple[str, ...]]]:
+def pairs(every_world: bool = True) -> Iterator[tuple[str, tuple[str, ...]]]:
     for first, second in itertools.product(FLOWS, repeat=2):
-        for world in worlds((first, second)):
+        for world in worlds((first, second))[:None if every_world else 1]:
             yield world, (first, second)
 
 
 async def explore(explorer: Explorer, flows_in: Iterable[tuple[str, tuple[str, ...]]],
-                  violations: Violations, b_every: int = 1) -> None:
+                  violations: Violations, sample: int | None = None) -> None:
     """For each (world, flows) of `flows_in`: the first flow stopped at each of its steps,
-    the second run to its end, and to every `b_every`-th of its steps, the two then
-    resumed in both orders. With three flows the third runs to its end after the two
-    stopped, before they are resumed."""
+    the second run to its end, and to each of its steps, the two then resumed in both
+    orders; with `sample`, only that many of those (step, order) for each step of the
+    first, chosen at random (seeded: the same on every run). With three flows the
+    third runs to its end after the two stopped, before they are resumed."""
     for world, flows in flows_in:
         for i in range(await steps_of(explorer, world, flows[:1], (), violations)):
             b_steps = await steps_of(explorer, world, flows[:2], (i,), violations)
-            for j in range(0, b_steps, b_every):
-                for resume in ((0, 1), (1, 0)):
-                    stops = (i, j) + (None,) * (len(flows) - 2)
-                    await run_checked(explorer, Schedule(world, flows, stops, resume),
-                                      violations)
+            choices = [(j, resume) for j in range(b_steps) for resume in ((0, 1), (1, 0))]
+            if sample is not None:
+                choices = random.Random(f"{world} {flows} {i}").sample(
+                    choices, min(sample, len(choices)))
+            for j, resume in choices:
+                stops = (i, j) + (None,) * (len(flows) - 2)
+                await run_checked(explorer, Schedule(world, flows, stops, resume), violations)
