@@ -114,9 +114,14 @@ class OrderService:
         return existing
 
     async def _finish_create(self, order: Order, lease: Lease) -> Order:
-        await self._call_invoices("create", order, lease,
-                                  self.invoices.create(invoice_request(order)))
+        live = await self._call_invoices("create", order, lease,
+                                         self.invoices.create(invoice_request(order)))
         await self._step("after_invoice_create")
+        if not live:
+            # A rollback claimed the order and tombstoned its invoice, then stopped before
+            # it removed the order; a retry's newer lease lets it through to here.
+            await self.store.discard_pending(order["_id"], lease.token)
+            raise InvoiceFailed("the order's creation took too long and was rolled back")
         await self._step("before_activate")
         if not await self.store.activate(order["_id"], lease.token):
             # The repairer claimed it first (see roll_back_create).
@@ -358,7 +363,7 @@ class OrderService:
         raise AssertionError("unreachable")
 
     async def _call_invoices(self, op: str, order: Order, lease: Lease,
-                             call: Awaitable[None]) -> None:
+                             call: Awaitable[T]) -> T:
         """The one place an invoice call's failure becomes an answer (`answer_for`).
 
         What is left is cleaned up first. Certainly not applied: a create's pending
@@ -367,7 +372,7 @@ class OrderService:
         delete is rolled forward (503). stale_token is not an answer: `_leased`
         leases again above it, and the next holder settles the intent."""
         try:
-            await call
+            return await call
         except InvoiceStale:
             raise
         except InvoiceCallFailed as exc:

@@ -111,10 +111,13 @@ class InvoicesClient:
     async def close(self) -> None:
         self.http.close()
 
-    async def create(self, invoice: InvoiceRequest) -> None:
-        await self._call("POST", "/invoices", {
+    async def create(self, invoice: InvoiceRequest) -> bool:
+        """Idempotent by id: a repeat answers the invoice as it is. False if it is deleted
+        (a rollback tombstoned it, so that no late create can bring it back)."""
+        answer = await self._call("POST", "/invoices", {
             "id": invoice["invoice_id"], "user_id": invoice["user_id"],
             "total": validate.cents_to_decimal(invoice["total_cents"])})
+        return answer.get("status") != "deleted"
 
     async def update_total(self, invoice_id: str, token: int, total_cents: int) -> None:
         """`Prefer: return=minimal` (RFC 7240): orders knows the total it sent, so
@@ -127,7 +130,8 @@ class InvoicesClient:
         await self._call("DELETE", f"/invoices/{invoice_id}", None, token)
 
     async def _call(self, method: str, path: str, body: Any, token: int | None = None,
-                    extra_headers: dict[str, str] | None = None) -> None:
+                    extra_headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """The answer's JSON object ({} if it has none)."""
         headers = {"Content-Type": "application/json"} if body is not None else {}
         headers.update(self.auth)
         headers.update(extra_headers or {})
@@ -149,8 +153,6 @@ class InvoicesClient:
         except (OSError, TimeoutError) as exc:
             raise InvoiceCallFailed(f"{method} {path}: no answer from invoices: {exc}",
                                     maybe_applied=True) from exc
-        if response.code < 300:
-            return
         if response.code == 599 or response.code >= 500:
             raise InvoiceCallFailed(f"{method} {path}: invoices answered {response.code}",
                                     response.code, maybe_applied=True)
@@ -159,6 +161,8 @@ class InvoicesClient:
         except Exception:
             answer = {}
         answer = answer if isinstance(answer, dict) else {}
+        if response.code < 300:
+            return answer
         error = (InvoiceStale if answer.get("error") == "stale_token" else InvoiceCallFailed)
         raise error(f"{method} {path}: invoices answered {response.code} "
                     f"{answer.get('error', '')}", response.code, answer.get("error"), answer)

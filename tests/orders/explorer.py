@@ -185,11 +185,11 @@ class Explorer:
         if run is not None:
             await run.step(name)
 
-    def _then_step(self, name: str, call: Callable[..., Awaitable[None]]
-                   ) -> Callable[..., Awaitable[None]]:
-        async def called(*args: Any, **kwargs: Any) -> None:
+    def _then_step(self, name: str, call: Callable[..., Awaitable[Any]]
+                   ) -> Callable[..., Awaitable[Any]]:
+        async def called(*args: Any, **kwargs: Any) -> Any:
             try:
-                await call(*args, **kwargs)
+                return await call(*args, **kwargs)
             finally:
                 await self._point(name)
         return called

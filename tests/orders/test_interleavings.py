@@ -38,7 +38,7 @@ async def test_no_interleaving_of_two_flows_breaks_a_rule(
     stack = await make_stack(test_mode=True, lock_wait_ms=0)
     explorer = Explorer(stack, monkeypatch)
     violations: Violations = []
-    await explore(explorer, pairs(every_world=FULL), violations, sample=None if FULL else 1)
+    await explore(explorer, pairs(every_world=FULL), violations, sample=None if FULL else 2)
     await explore(explorer, TRIPLES + (MORE_TRIPLES if FULL else []), violations,
                   sample=None if FULL else 1)
     with capsys.disabled():
