@@ -202,7 +202,7 @@ class OrderService:
         order = seen if seen is not None and "intent" not in seen else None
         for attempt in (1, 2):
             if order is None:
-                order = await self._read_settled(order_id, lease)
+                order = await self._read_under_lease(order_id, lease)
             changes = plan(order)
             if attempt == 1:
                 await self._step("after_lock")
@@ -258,22 +258,23 @@ class OrderService:
         if order is None or "intent" not in order:
             return Outcome.NOTHING
         try:
-            settled = await self._leased(order, lambda lease, _: self._settle(order_id, lease))
+            settled = await self._leased(
+                order, lambda lease, _: self._settle_intent(order_id, lease))
         except LockBusy:
             return Outcome.BUSY
         return Outcome.DONE if settled[1] else Outcome.NOTHING
 
-    async def _read_settled(self, order_id: str, lease: Lease) -> Order:
+    async def _read_under_lease(self, order_id: str, lease: Lease) -> Order:
         """The next request's: the order under `lease`, any intent left on it settled."""
         order = visible(await self.store.get(order_id), order_id)
         if "intent" not in order:
             return order
-        settled, _ = await self._settle(order_id, lease)
+        settled, _ = await self._settle_intent(order_id, lease)
         if settled is None:
             raise Locked(f"order {order_id} is being changed by another request")
         return visible(settled, order_id)
 
-    async def _settle(self, order_id: str, lease: Lease) -> tuple[Order | None, bool]:
+    async def _settle_intent(self, order_id: str, lease: Lease) -> tuple[Order | None, bool]:
         """Claim the order, then roll its intent's update back or its delete forward.
         The order as settled (None if a newer token holds it) and whether this call
         settled an intent (what the claim reads back may carry none: its holder
