@@ -43,6 +43,6 @@ async def test_no_interleaving_of_two_flows_breaks_a_rule(
                   sample=None if FULL else 1)
     with capsys.disabled():
         print(f"\ninterleaving explorer: {explorer.schedules} schedules, "
-              f"{len(violations)} violations")
+              f"{len(violations)} violations, {explorer.inconclusive} inconclusive")
     assert not violations, f"{len(violations)} schedules broke a rule; the first: " \
         f"{violations[0][1]} in {violations[0][0]}"
