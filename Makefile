@@ -8,7 +8,7 @@ PY      := $(VENV)/bin/python
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 PROD    := $(COMPOSE) -f docker-compose.production.yml
 
-.PHONY: help run test lint docs bench bench-lock bench-http demo chaos newman compose-check build run_prod infra_down_prod \
+.PHONY: help run test lint docs bench bench-lock bench-http demo chaos explore-services newman compose-check build run_prod infra_down_prod \
         infra infra_down clean
 
 help:
@@ -18,6 +18,7 @@ help:
 	@echo "make docs             the documentation site, into site/ (open site/index.html)"
 	@echo "make bench            benchmarks (side by side, one run)"
 	@echo "make demo             two concurrent updates, told from the services' logs"
+	@echo "make explore-services every interleaving of two orders flows, stepped in-process (long)"
 	@echo "make chaos            the naive lock and the fenced one under the same faults, and a report"
 	@echo "make newman           the Postman collection against running services (KEY=<INVOICES_API_KEY>)"
 	@echo "make infra | infra_down            MongoDB and Redis in docker compose"
@@ -94,6 +95,10 @@ demo: $(VENV)/.local-installed
 
 chaos: $(VENV)/.local-installed
 	$(PY) -m devstack.chaos $(ARGS)
+
+# The full enumeration behind tests/orders/test_interleavings.py (make test runs a part).
+explore-services: $(VENV)/.dev-installed
+	EXPLORE=all $(PY) -m pytest tests/orders/test_interleavings.py $(PYTEST_ARGS)
 
 bench-lock: $(VENV)/.bench-installed
 	$(PY) -m benchmarks.lock --json docs/benchmarks/lock.json --plot docs/benchmarks/lock.png

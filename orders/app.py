@@ -8,13 +8,13 @@ from typing import Any
 from fencing import FencedLock
 from orders import faults as order_faults
 from orders.handlers import OrderHandler, OrdersHandler
-from orders.invoices_client import InvoicesClient
 from orders.naive import NaiveOrderService
 from orders.repair import Repairer, repairs_counter
 from orders.service import OrderService
 from orders.settings import OrderSettings
 from orders.store import OrderStore
 from servicekit.app import ServiceApp, make_application
+from servicekit.invoices_client import InvoicesClient
 from servicekit.metrics import Metrics
 from servicekit.observed_lock import ObservedLock
 from servicekit.server import Resources
@@ -46,7 +46,7 @@ async def build(resources: Resources[OrderSettings]) -> ServiceApp[OrderService]
     resources.closing.append(service.invoices.close)
     await service.store.create_indexes()
     if settings.repair_interval_ms > 0:
-        repairer = Repairer(service.interrupted, settings.repair_interval_ms,
+        repairer = Repairer(service, settings.repair_interval_ms,
                             pending_grace_ms=settings.lock_ttl_ms + settings.http_timeout_ms,
                             repairs=repairs_counter(app.metrics))
         resources.background.append(asyncio.create_task(repairer.run_forever()))

@@ -39,9 +39,10 @@ class OrdersHandler(OrderHandlerBase):
         if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
             raise ValidationFailed(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} "
                                    "characters", field="Idempotency-Key")
-        doc = await self.service.create(
-            validate.uuid_field(body, "user_id"), validate.uuid_field(body, "item_id"),
-            quantity_field(body), value_field(body), key)
+        doc = await self.service.create({
+            "user_id": validate.uuid_field(body, "user_id"),
+            "item_id": validate.uuid_field(body, "item_id"),
+            "quantity": quantity_field(body), "value_cents": value_field(body)}, key)
         self.set_header("Location", f"/orders/{doc['_id']}")
         self.send_json(201, render(doc))
 

@@ -14,12 +14,12 @@ with --env=production. What it does, faithfully to the original:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from orders import order as orders
-from orders.invoices_client import InvoiceCallFailed
+from orders.errors import EventOutdated, Locked, OrderDeleted
+from orders.order import Order, update_changes
 from orders.service import OrderService
-from orders.errors import EventOutdated, InvoiceFailed, Locked, OrderDeleted
+from servicekit.invoices_client import InvoiceCallFailed, answer_for
 from servicekit.mongo_update import update_then_read
 from servicekit.naive import naive_key
 
@@ -32,7 +32,7 @@ class NaiveOrderService(OrderService):
         self.prefix = prefix
 
     async def update(self, order_id: str, update_us: int, quantity: int | None,
-                     value_cents: int | None) -> dict:
+                     value_cents: int | None) -> Order:
         order = await self.get(order_id)
         keys = self._keys(order)
         try:  # the deferred unlock comes first, as in the original
@@ -43,7 +43,7 @@ class NaiveOrderService(OrderService):
                 raise OrderDeleted(f"order {order_id} is deleted")
             if update_us < order["updated_us"]:
                 raise EventOutdated("update_time is earlier than the order's updated_at")
-            changes = orders.updated(order, update_us, quantity, value_cents)
+            changes = update_changes(order, update_us, quantity, value_cents)
             await self.faults.point("after_lock")
             await self._invoice(self.invoices.update_total(order["invoice_id"], 1,
                                                            changes["total_cents"]))
@@ -51,7 +51,7 @@ class NaiveOrderService(OrderService):
             await self.faults.point("before_order_commit")
             doc = await update_then_read(self.store.orders, {"_id": order_id},
                                          {"$set": changes})
-            return doc or order
+            return cast(Order, doc) if doc is not None else order
         finally:
             await self.redis.delete(*keys)
 
@@ -71,7 +71,7 @@ class NaiveOrderService(OrderService):
         finally:
             await self.redis.delete(*keys)
 
-    def _keys(self, order: dict) -> tuple[str, str]:
+    def _keys(self, order: Order) -> tuple[str, str]:
         return (naive_key(self.prefix, "order", order["_id"]),
                 naive_key(self.prefix, "invoice", order["invoice_id"]))
 
@@ -80,4 +80,4 @@ class NaiveOrderService(OrderService):
         try:
             await call
         except InvoiceCallFailed as exc:
-            raise InvoiceFailed(f"the invoice service failed: {exc}") from exc
+            raise answer_for(exc) from exc

@@ -1,55 +1,107 @@
 """An order: its stored shape, how a new one and a change are made, how it is shown.
 
-Stored in MongoDB's `orders` collection (see `orders.store`)::
-
-    {_id, user_id, item_id, invoice_id, quantity, value_cents, total_cents, status,
-     created_us, updated_us, deleted_us, fence, intent?, idempotency_key?, request_hash?}
-
+Stored in MongoDB's `orders` collection (see `orders.store`) as `Order`.
 `status` is "pending" until the order's invoice is confirmed: a pending order is
 not visible through the API. `fence` is the highest token the order accepted.
-`intent` is an update or delete under way: recorded before the invoice is
-called, removed by the order's commit (see `orders.interrupted`)::
+`intent` is an update or delete under way (`orders.intent`). `request_hash` lets
+a retried create with the same Idempotency-Key find out whether it carries the
+same body: it is made from every field of `OrderRequest` by `new_order`.
 
-    {op: "update"|"delete", token, quantity, value_cents, total_cents, status,
-     updated_us | deleted_us, at_us, expires_us}
-
-`request_hash` lets a retried create with the same Idempotency-Key find out
-whether it carries the same body: it is made from `REQUEST_FIELDS` by `new`.
+TypedDicts, not dataclasses: an order goes to MongoDB and comes back as a dict, so
+the type costs nothing at run time and no conversion sits between a store call
+and its document; mypy still checks every key. Adding a field: `OrderRequest`
+(what a client sends, the handler parses it), `Order`, `render`, and, if the
+invoice needs it, `invoice_request`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict
 
 from servicekit import validate
 from servicekit.errors import NotFound
+from servicekit.invoices_client import InvoiceRequest
 
-REQUEST_FIELDS = ("user_id", "item_id", "quantity", "value_cents")
-# What `updated` and `deleted`, and the checks before them, read of an order.
-PLANNED_FROM = ("quantity", "value_cents", "updated_us", "deleted_us")
+if TYPE_CHECKING:
+    from orders.intent import Intent
+
+Status = Literal["pending", "created", "updated", "deleted"]
 
 
-def new(user_id: str, item_id: str, quantity: int, value_cents: int,
-        idempotency_key: str | None) -> dict[str, Any]:
+class OrderRequest(TypedDict):
+    """What a create asks for, as the handler parsed it."""
+    user_id: str
+    item_id: str
+    quantity: int
+    value_cents: int
+
+
+# Everything a create asks for is part of what makes a retry "the same request".
+REQUEST_FIELDS = tuple(OrderRequest.__annotations__)
+
+
+class Order(TypedDict):
+    _id: str
+    user_id: str
+    item_id: str
+    invoice_id: str
+    quantity: int
+    value_cents: int
+    total_cents: int
+    status: Status
+    created_us: int
+    updated_us: int
+    deleted_us: int | None
+    fence: int
+    intent: NotRequired[Intent]
+    idempotency_key: NotRequired[str]
+    request_hash: NotRequired[str]
+
+
+class UpdateChanges(TypedDict):
+    """The fields an update writes."""
+    quantity: int
+    value_cents: int
+    total_cents: int
+    status: Status
+    updated_us: int
+
+
+class DeleteChanges(TypedDict):
+    """The fields a delete writes."""
+    status: Status
+    deleted_us: int
+
+
+Changes = UpdateChanges | DeleteChanges
+
+
+def new_order(request: OrderRequest, idempotency_key: str | None) -> Order:
     """A pending order and the id of the invoice it will get (chosen here, so that a
     retried create never makes a second invoice)."""
     now = validate.now_micros()
-    doc: dict[str, Any] = {
-        "_id": validate.new_id(), "invoice_id": validate.new_id(), "user_id": user_id,
-        "item_id": item_id, "quantity": quantity, "value_cents": value_cents,
-        "total_cents": quantity * value_cents, "status": "pending", "created_us": now,
-        "updated_us": now, "deleted_us": None, "fence": 0}
+    doc: Order = {
+        "_id": validate.new_id(), "invoice_id": validate.new_id(), **request,
+        "total_cents": request["quantity"] * request["value_cents"], "status": "pending",
+        "created_us": now, "updated_us": now, "deleted_us": None, "fence": 0}
     if idempotency_key is not None:
         doc["idempotency_key"] = idempotency_key
         doc["request_hash"] = hashlib.sha256(
-            repr(tuple(doc[name] for name in REQUEST_FIELDS)).encode()).hexdigest()
+            repr(tuple(request[name] for name in REQUEST_FIELDS)).encode()  # type: ignore
+        ).hexdigest()
     return doc
 
 
-def updated(order: dict, update_us: int, quantity: int | None,
-            value_cents: int | None) -> dict[str, Any]:
-    """The fields an update writes: what it was given, the rest as they are."""
+def invoice_request(order: Order) -> InvoiceRequest:
+    """The invoice an order's creation asks for."""
+    return {"invoice_id": order["invoice_id"], "user_id": order["user_id"],
+            "total_cents": order["total_cents"]}
+
+
+def update_changes(order: Order, update_us: int, quantity: int | None,
+                   value_cents: int | None) -> UpdateChanges:
+    """What it was given, the rest as they are."""
     new_quantity = quantity if quantity is not None else order["quantity"]
     new_value = value_cents if value_cents is not None else order["value_cents"]
     return {"quantity": new_quantity, "value_cents": new_value,
@@ -57,19 +109,25 @@ def updated(order: dict, update_us: int, quantity: int | None,
             "updated_us": update_us}
 
 
-def deleted(deleted_us: int | None = None) -> dict[str, Any]:
-    """The fields a delete writes."""
+def delete_changes(deleted_us: int | None = None) -> DeleteChanges:
     return {"status": "deleted", "deleted_us": deleted_us or validate.now_micros()}
 
 
-def visible(doc: dict | None, order_id: str) -> dict:
+def as_committed(order: Order, token: int, changes: Changes | None = None) -> Order:
+    """`order` as a commit under `token` leaves it: with `changes`, its intent gone."""
+    doc: Order = {**order, **(changes or {}), "fence": token}  # type: ignore[typeddict-item]
+    doc.pop("intent", None)
+    return doc
+
+
+def visible(doc: Order | None, order_id: str) -> Order:
     """The order as the API may show it; NotFound if it does not exist or is pending."""
     if doc is None or doc["status"] == "pending":
         raise NotFound(f"no order {order_id}")
     return doc
 
 
-def render(doc: dict) -> dict[str, Any]:
+def render(doc: Order) -> dict[str, object]:
     return {"id": doc["_id"], "user_id": doc["user_id"], "item_id": doc["item_id"],
             "invoice_id": doc["invoice_id"], "quantity": doc["quantity"],
             "value": validate.cents_to_decimal(doc["value_cents"]),

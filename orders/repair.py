@@ -2,11 +2,12 @@
 
 Every orders instance runs one, at start-up and then every REPAIR_INTERVAL_MS.
 A pass looks for two things, each found by an index, a batch at a time, and
-hands each to `orders.interrupted`:
+hands each to the flow in `orders.service`:
 
 - orders with an intent whose lease has run out (or that its request handed
-  over after a failed invoice call): `settle` rolls an update back and a
-  delete forward, under a fresh lease;
+  over after a failed invoice call): `settle_left_intent` rolls an update back
+  and a delete forward, under a fresh lease, by the settling path the next
+  request takes too;
 - creations still pending after a lease time and an HTTP timeout:
   `roll_back_create` claims the order, tombstones the invoice and removes the
   order.
@@ -31,7 +32,7 @@ from typing import Awaitable
 
 from prometheus_client import Counter
 
-from orders.interrupted import InterruptedChanges, Outcome
+from orders.service import OrderService, Outcome
 from servicekit import validate
 from servicekit.metrics import Metrics
 
@@ -55,23 +56,23 @@ class PassResult:
 
 
 class Repairer:
-    def __init__(self, interrupted: InterruptedChanges, interval_ms: int,
+    def __init__(self, service: OrderService, interval_ms: int,
                  pending_grace_ms: int, batch: int = 100,
                  repairs: Counter | None = None) -> None:
-        self.interrupted = interrupted
+        self.service = service
         self.repairs = repairs
         self.interval = interval_ms / 1000
         self.pending_grace_us = pending_grace_ms * 1000
         self.batch = batch
 
     async def run_once(self) -> PassResult:
-        store = self.interrupted.store
+        store = self.service.store
         result = PassResult()
         now = validate.now_micros()
         for doc in await store.expired_intents(now, self.batch):
-            await self._attempt(result, "settled", self.interrupted.settle(doc["_id"]))
+            await self._attempt(result, "settled", self.service.settle_left_intent(doc["_id"]))
         for doc in await store.stale_pending(now - self.pending_grace_us, self.batch):
-            await self._attempt(result, "rolled_back", self.interrupted.roll_back_create(doc))
+            await self._attempt(result, "rolled_back", self.service.roll_back_create(doc))
         if self.repairs is not None:
             for kind in KINDS:
                 if getattr(result, kind):

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, cast
 
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from fencing.mongo import fence
-from orders import order as orders
+from orders.intent import GIVE_UP, Intent, expired, unchanged as plan_holds
+from orders.order import Order
 from servicekit import write_outcomes
 from servicekit.metrics import Metrics
 from servicekit.mongo_update import update, update_then_read
 
 
 class OrderStore:
-    """Documents: orders as `orders.order` describes them (a pending order is not
-    visible through the API; `fence` is the highest token the order accepted)."""
+    """Documents: `orders.order.Order` (a pending order is not visible through the API;
+    `fence` is the highest token the order accepted)."""
 
     def __init__(self, db: Any, metrics: Metrics | None = None) -> None:
         self.orders = db["orders"]
@@ -27,7 +28,7 @@ class OrderStore:
         await self.orders.create_index("intent.expires_us", sparse=True)
         await self.orders.create_index([("status", ASCENDING), ("created_us", ASCENDING)])
 
-    async def insert(self, doc: dict) -> bool:
+    async def insert(self, doc: Order) -> bool:
         """False if the idempotency key is taken already."""
         try:
             await self.orders.insert_one(doc)
@@ -35,13 +36,11 @@ class OrderStore:
         except DuplicateKeyError:
             return False
 
-    async def get(self, order_id: str) -> dict | None:
-        doc: dict | None = await self.orders.find_one({"_id": order_id})
-        return doc
+    async def get(self, order_id: str) -> Order | None:
+        return cast("Order | None", await self.orders.find_one({"_id": order_id}))
 
-    async def by_idempotency_key(self, key: str) -> dict | None:
-        doc: dict | None = await self.orders.find_one({"idempotency_key": key})
-        return doc
+    async def by_idempotency_key(self, key: str) -> Order | None:
+        return cast("Order | None", await self.orders.find_one({"idempotency_key": key}))
 
     async def activate(self, order_id: str, token: int) -> bool:
         """Pending -> created, once its invoice exists; False if it was rolled back. Not
@@ -63,62 +62,57 @@ class OrderStore:
             query, _ = fence(query, {}, token)
         await self.orders.delete_one(query)
 
-    async def fenced_update(self, order_id: str, token: int, changes: dict,
-                            live_only: bool = True, clear_intent: bool = False) -> dict | None:
+    async def write(self, order_id: str, token: int, changes: Mapping[str, Any],
+                    live_only: bool = True, clear_intent: bool = False,
+                    unchanged: Order | None = None) -> bool:
         """Apply `changes` and raise the fence to `token`, in one operation, only if no
-        higher token was accepted (and, with live_only, the order is not deleted).
-        With clear_intent, the intent goes in the same write. The order as written, or
-        None if refused."""
-        query, update_spec = self._fenced(order_id, token, changes, live_only, clear_intent)
-        return await write_outcomes.observe(
-            self.metrics, "orders", token, update_then_read(self.orders, query, update_spec))
-
-    async def fenced_set(self, order_id: str, token: int, changes: dict,
-                         live_only: bool = True, clear_intent: bool = False,
-                         unchanged: dict | None = None) -> bool:
-        """As fenced_update, without reading the order back: True if written. With
-        `unchanged` (the order as read before), only if it is still that order."""
-        query, update_spec = self._fenced(order_id, token, changes, live_only, clear_intent,
-                                          unchanged)
+        higher token was accepted (and, with live_only, the order is not deleted; with
+        `unchanged`, the order as read before, only if a plan made from it still holds:
+        `orders.intent.unchanged`). With clear_intent, the intent goes in the same
+        write. Not read back: True if written."""
+        query, update_spec = self._guarded(order_id, token, changes, live_only, clear_intent,
+                                           unchanged)
         return await write_outcomes.observe(self.metrics, "orders", token,
                                             update(self.orders, query, update_spec))
 
+    async def claim(self, order_id: str, token: int) -> Order | None:
+        """Raise the order's fence to `token` (deleted or not), then read it back; None if
+        a higher token was accepted."""
+        query, update_spec = self._guarded(order_id, token, {}, live_only=False,
+                                           clear_intent=False)
+        return cast("Order | None", await write_outcomes.observe(
+            self.metrics, "orders", token, update_then_read(self.orders, query, update_spec)))
+
     @staticmethod
-    def _fenced(order_id: str, token: int, changes: dict, live_only: bool,
-                clear_intent: bool, unchanged: dict | None = None) -> tuple[dict, dict]:
+    def _guarded(order_id: str, token: int, changes: Mapping[str, Any], live_only: bool,
+                 clear_intent: bool, unchanged: Order | None = None) -> tuple[dict, dict]:
+        """The filter and update of a write under `token` (see `write`)."""
         query: dict[str, Any] = {"_id": order_id, "status": {"$ne": "pending"}}
         if live_only:
             query["deleted_us"] = None
         if unchanged is not None:
-            # What an update or delete plans from, as it was read, and no intent under
-            # way: then the plan holds for the order as it is now. Not the fence itself:
-            # a second condition on it makes fence() join them with $and, and SecantusDB
-            # runs a filter with a top-level operator as a scan of the whole collection
-            # (with `_id` among plain fields it looks the document up by its id).
-            query.update({name: unchanged[name] for name in orders.PLANNED_FROM},
-                         intent={"$exists": False})
-        update_spec: dict[str, Any] = {"$set": changes}
+            query.update(plan_holds(unchanged))
+        update_spec: dict[str, Any] = {"$set": dict(changes)}
         if clear_intent:
             update_spec["$unset"] = {"intent": ""}
         return fence(query, update_spec, token)
 
-    async def record_intent(self, order_id: str, token: int, intent: dict,
-                            seen: dict | None = None) -> bool:
-        """Record what the holder of `token` is about to do; False if a newer token wrote
-        or, given `seen`, if the order is no longer what was seen (see `fenced_set`)."""
-        return await self.fenced_set(order_id, token, {"intent": {**intent, "token": token}},
-                                     live_only=intent["op"] == "update", unchanged=seen)
+    async def record_intent(self, order_id: str, intent: Intent,
+                            seen: Order | None = None) -> bool:
+        """Record what the holder of the intent's token is about to do; False if a newer
+        token wrote or, given `seen`, if the order is no longer what was seen."""
+        return await self.write(order_id, intent["token"], {"intent": intent},
+                                live_only=intent["op"] == "update", unchanged=seen)
 
     async def give_up_intent(self, order_id: str, token: int) -> None:
         """Hand this token's intent to the repairer at once (it rolls it back)."""
-        await self.orders.update_one({"_id": order_id, "intent.token": token},
-                                     {"$set": {"intent.expires_us": 0}})
+        await self.orders.update_one({"_id": order_id, "intent.token": token}, GIVE_UP)
 
-    async def expired_intents(self, now_us: int, limit: int) -> list[dict]:
-        cursor = self.orders.find({"intent.expires_us": {"$lt": now_us}}).limit(limit)
+    async def expired_intents(self, now_us: int, limit: int) -> list[Order]:
+        cursor = self.orders.find(expired(now_us)).limit(limit)
         return [doc async for doc in cursor]
 
-    async def stale_pending(self, created_before_us: int, limit: int) -> list[dict]:
+    async def stale_pending(self, created_before_us: int, limit: int) -> list[Order]:
         cursor = self.orders.find({"status": "pending",
                                    "created_us": {"$lt": created_before_us}}).limit(limit)
         return [doc async for doc in cursor]

@@ -47,7 +47,7 @@ async def frozen_creator(make_stack: Callable[..., Awaitable[Stack]],
 
 
 def repairer(stack: Stack) -> Repairer:
-    return Repairer(stack.order_service.interrupted, interval_ms=100, pending_grace_ms=0)
+    return Repairer(stack.order_service, interval_ms=100, pending_grace_ms=0)
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -59,7 +59,7 @@ async def test_a_creator_that_wakes_before_the_claim_keeps_its_order_and_invoice
     assert reply.status == 201 and reply.json["status"] == "created", reply.body
 
     # The repairer read the order while it was still pending, and comes to it now.
-    await stack.order_service.interrupted.roll_back_create(pending)
+    await stack.order_service.roll_back_create(pending)
     order = await call("GET", f"{stack.orders_url}/orders/{pending['_id']}")
     assert order.status == 200 and order.json == reply.json
     invoice = await stack.invoice(pending["invoice_id"])

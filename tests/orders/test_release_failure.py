@@ -88,7 +88,7 @@ async def test_the_repairer_counts_a_settled_order_when_its_release_fails(
     order = await stack.create_order(quantity=2, value="10.50")
     await cut_off(stack, order, "update", invoice_written=True)
     gates = Gates("before_release").install(stack, monkeypatch)
-    repairer = Repairer(stack.order_service.interrupted, 100, 0)
+    repairer = Repairer(stack.order_service, 100, 0)
     repairing = asyncio.ensure_future(repairer.run_once())
     await stop_redis_at_release(stack, redis, gates)
     result = await repairing

@@ -25,7 +25,7 @@ LATER = "2030-01-01T00:00:00Z"
 
 
 def repairer(stack: Stack) -> Repairer:
-    return Repairer(stack.order_service.interrupted, interval_ms=100,
+    return Repairer(stack.order_service, interval_ms=100,
                     pending_grace_ms=stack.settings.lock_ttl_ms + stack.settings.http_timeout_ms)
 
 
@@ -45,8 +45,9 @@ async def cut_off(stack: Stack, order: dict, op: str, invoice_written: bool) -> 
                                    "status": "updated", "updated_us": 1_900_000_000_000_000}
     else:
         changes = {"status": "deleted", "deleted_us": 1_800_000_000_000_000}
-    intent = {"op": op, **changes, "at_us": validate.now_micros(), "expires_us": 0}
-    assert await service.store.record_intent(order["id"], lease.token, intent)
+    intent = {"op": op, **changes, "token": lease.token, "at_us": validate.now_micros(),
+              "expires_us": 0}
+    assert await service.store.record_intent(order["id"], intent)  # type: ignore[arg-type]
     if invoice_written and op == "update":
         await service.invoices.update_total(order["invoice_id"], lease.token, 5250)
     elif invoice_written:
@@ -155,7 +156,7 @@ async def test_an_order_another_repairer_settled_first_is_not_counted(
 
     monkeypatch.setattr(store, "expired_intents", as_listed_before)
     metrics = Metrics()
-    late = Repairer(stack.order_service.interrupted, interval_ms=100, pending_grace_ms=60_000,
+    late = Repairer(stack.order_service, interval_ms=100, pending_grace_ms=60_000,
                     repairs=repairs_counter(metrics))
     assert await late.run_once() == PassResult()
     assert metrics.registry.get_sample_value("repairs_total", {"kind": "settled"}) is None

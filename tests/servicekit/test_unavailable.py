@@ -115,7 +115,7 @@ async def test_mongodb_restarted_during_requests_leaves_nothing_half_done(
     await IOLoop.current().run_in_executor(None, mongo.restart)
     statuses = await asyncio.gather(*updates)
     assert set(statuses) <= {200, 423, 424, 503}, statuses
-    repairer = Repairer(stack.order_service.interrupted, 100, 0)
+    repairer = Repairer(stack.order_service, 100, 0)
     await repairer.run_once()
     for order in orders:
         current = (await call("GET", f"{stack.orders_url}/orders/{order['id']}")).json

@@ -1,14 +1,21 @@
-"""How orders calls invoices: over HTTP, every call with connect and request timeouts."""
+"""How a service calls invoices: over HTTP, every call with connect and request timeouts,
+and what its caller answers when a call fails (`answer_for`).
+
+In the shared kit, not in orders: the layout lets no service import another, and a
+second service that writes invoices under the same lock (`servicekit.lock_names`)
+needs the same calls, the same reading of failures and the same answers.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypedDict
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
-from servicekit import jsonio, validate
+from servicekit import errors, jsonio, validate
+from servicekit.errors import ServiceError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +50,32 @@ class InvoiceStale(InvoiceCallFailed):
         return int(self.body.get("current_token", 0))
 
 
+class InvoiceFailed(ServiceError):
+    """424 invoice_failed: the change was not made, because of the invoice service."""
+
+
+# The row a caller's error table adds (see `servicekit.errors`).
+ERROR_ROWS: errors.ErrorTable = {InvoiceFailed: (424, "invoice_failed", None)}
+
+
+def answer_for(exc: InvoiceCallFailed, rolled_forward: bool = False) -> ServiceError:
+    """What the caller answers when an invoice call of its change failed with `exc`.
+
+    A change that will be rolled forward (`rolled_forward`: a delete, whose intent
+    stays for whoever settles it next) answers 503: it will be completed. Any other
+    answers 424: nothing changed, or what may have been applied is rolled back.
+    """
+    if rolled_forward:
+        return Unavailable(f"the invoice service did not confirm ({exc}); the change will "
+                           "be completed", dependency="invoices")
+    if not exc.maybe_applied:
+        return InvoiceFailed(f"the invoice service failed: {exc}")
+    return InvoiceFailed(f"the invoice service did not confirm ({exc}); the change is "
+                         "rolled back")
+
+
 def make_http_client(kind: str, max_clients: int = 64) -> AsyncHTTPClient:
-    """An HTTP client of orders' own; "curl" keeps connections to invoices alive.
+    """An HTTP client of the caller's own; "curl" keeps connections to invoices alive.
 
     Falls back to Tornado's own client, with a warning, where pycurl is missing.
     The process's shared `AsyncHTTPClient` stays as it was.
@@ -60,6 +91,13 @@ def make_http_client(kind: str, max_clients: int = 64) -> AsyncHTTPClient:
     return SimpleAsyncHTTPClient(force_instance=True, max_clients=max_clients)
 
 
+class InvoiceRequest(TypedDict):
+    """What a create asks of invoices; the caller picks the id, so a retry is the same."""
+    invoice_id: str
+    user_id: str
+    total_cents: int
+
+
 class InvoicesClient:
     """Calls to invoices through an HTTP client of its own (`close()` it when done)."""
 
@@ -73,9 +111,13 @@ class InvoicesClient:
     async def close(self) -> None:
         self.http.close()
 
-    async def create(self, invoice_id: str, user_id: str, total_cents: int) -> None:
-        await self._call("POST", "/invoices", {"id": invoice_id, "user_id": user_id,
-                                               "total": validate.cents_to_decimal(total_cents)})
+    async def create(self, invoice: InvoiceRequest) -> bool:
+        """Idempotent by id: a repeat answers the invoice as it is. False if it is deleted
+        (a rollback tombstoned it, so that no late create can bring it back)."""
+        answer = await self._call("POST", "/invoices", {
+            "id": invoice["invoice_id"], "user_id": invoice["user_id"],
+            "total": validate.cents_to_decimal(invoice["total_cents"])})
+        return answer.get("status") != "deleted"
 
     async def update_total(self, invoice_id: str, token: int, total_cents: int) -> None:
         """`Prefer: return=minimal` (RFC 7240): orders knows the total it sent, so
@@ -88,7 +130,8 @@ class InvoicesClient:
         await self._call("DELETE", f"/invoices/{invoice_id}", None, token)
 
     async def _call(self, method: str, path: str, body: Any, token: int | None = None,
-                    extra_headers: dict[str, str] | None = None) -> None:
+                    extra_headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """The answer's JSON object ({} if it has none)."""
         headers = {"Content-Type": "application/json"} if body is not None else {}
         headers.update(self.auth)
         headers.update(extra_headers or {})
@@ -110,8 +153,6 @@ class InvoicesClient:
         except (OSError, TimeoutError) as exc:
             raise InvoiceCallFailed(f"{method} {path}: no answer from invoices: {exc}",
                                     maybe_applied=True) from exc
-        if response.code < 300:
-            return
         if response.code == 599 or response.code >= 500:
             raise InvoiceCallFailed(f"{method} {path}: invoices answered {response.code}",
                                     response.code, maybe_applied=True)
@@ -120,6 +161,8 @@ class InvoicesClient:
         except Exception:
             answer = {}
         answer = answer if isinstance(answer, dict) else {}
+        if response.code < 300:
+            return answer
         error = (InvoiceStale if answer.get("error") == "stale_token" else InvoiceCallFailed)
         raise error(f"{method} {path}: invoices answered {response.code} "
                     f"{answer.get('error', '')}", response.code, answer.get("error"), answer)
