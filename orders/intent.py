@@ -9,16 +9,16 @@ update is rolled back, a delete forward. The commit removes it in its own write.
 
 Stored as the order's `intent` field::
 
-    {op: "update"|"delete", token, <the changes: orders.order.UpdateChanges or
+    {op: "update"|"delete", token, <the changes: orders.changes.UpdateChanges or
      DeleteChanges>, at_us, expires_us}
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, Mapping, NotRequired, TypedDict
 
 from fencing import Lease
-from orders.order import Changes, Order
+from orders.changes import Changes
 from servicekit import validate
 
 Op = Literal["update", "delete"]
@@ -46,7 +46,7 @@ def new_intent(op: Op, changes: Changes, lease: Lease) -> Intent:
             "at_us": now, "expires_us": now + int(lease.remaining() * 1_000_000)}
 
 
-def unchanged(seen: Order) -> dict[str, Any]:
+def unchanged(seen: Mapping[str, Any]) -> dict[str, Any]:
     """The filter under which a plan made from `seen` holds for the order as it is:
     what it was planned from is as read, and no intent is under way.
 
@@ -54,7 +54,7 @@ def unchanged(seen: Order) -> dict[str, Any]:
     them with $and, and SecantusDB runs a filter with a top-level operator as a scan
     of the whole collection (with `_id` among plain fields it looks the document up
     by its id)."""
-    return {**{name: seen[name] for name in PLANNED_FROM},  # type: ignore[literal-required]
+    return {**{name: seen[name] for name in PLANNED_FROM},
             "intent": {"$exists": False}}
 
 

@@ -17,16 +17,13 @@ invoice needs it, `invoice_request`.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
+from orders.changes import Changes, DeleteChanges, Status, UpdateChanges
+from orders.intent import Intent
 from servicekit import validate
 from servicekit.errors import NotFound
 from servicekit.invoices_client import InvoiceRequest
-
-if TYPE_CHECKING:
-    from orders.intent import Intent
-
-Status = Literal["pending", "created", "updated", "deleted"]
 
 
 class OrderRequest(TypedDict):
@@ -57,24 +54,6 @@ class Order(TypedDict):
     intent: NotRequired[Intent]
     idempotency_key: NotRequired[str]
     request_hash: NotRequired[str]
-
-
-class UpdateChanges(TypedDict):
-    """The fields an update writes."""
-    quantity: int
-    value_cents: int
-    total_cents: int
-    status: Status
-    updated_us: int
-
-
-class DeleteChanges(TypedDict):
-    """The fields a delete writes."""
-    status: Status
-    deleted_us: int
-
-
-Changes = UpdateChanges | DeleteChanges
 
 
 def new_order(request: OrderRequest, idempotency_key: str | None) -> Order:

@@ -27,8 +27,9 @@ from typing import AsyncIterator, Awaitable, Callable, Iterator, TypeVar
 
 from fencing import Lease, LockBusy
 from orders.errors import EventOutdated, IdempotencyKeyReused, InvoiceFailed, Locked, OrderDeleted
+from orders.changes import Changes
 from orders.intent import Op, new_intent
-from orders.order import (Changes, Order, OrderRequest, as_committed, delete_changes,
+from orders.order import (Order, OrderRequest, as_committed, delete_changes,
                           invoice_request, new_order, update_changes, visible)
 from orders.pair import resources
 from orders.store import OrderStore
