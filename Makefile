@@ -14,6 +14,7 @@ PROD    := $(COMPOSE) -f docker-compose.production.yml
 help:
 	@echo "make run              both services (+ Redis and MongoDB unless REDIS_URL/MONGO_URL set)"
 	@echo "make test             the test suite (real Redis and MongoDB-wire servers)"
+	@echo "make explore          search the lock's schedules longer (EXPLORE_SECONDS, default 300)"
 	@echo "make lint             flake8 and mypy"
 	@echo "make bench            benchmarks (side by side, one run)"
 	@echo "make demo             two concurrent updates, told from the services' logs"
@@ -68,6 +69,14 @@ newman: node_modules/.installed
 
 test: $(VENV)/.dev-installed node_modules/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The schedule explorer beyond the fixed budget `make test` gives it: fresh seeds, batch after
+# batch, for EXPLORE_SECONDS (then the batch under way ends); prints what it tried, and the
+# shrunk schedule of any failure (docs/library/schedule-explorer.md).
+EXPLORE_SECONDS ?= 300
+.PHONY: explore
+explore: $(VENV)/.dev-installed
+	$(PY) -m tests.fencing.schedules explore --seconds $(EXPLORE_SECONDS)
 
 lint: $(VENV)/.dev-installed
 	$(PY) -m flake8 fencing orders invoices servicekit devstack benchmarks tests

@@ -1,0 +1,30 @@
+"""`python -m tests.fencing.schedules explore [--seconds S]` searches schedules for a bounded
+time and says how many it tried; `python -m tests.fencing.schedules replay FILE` runs one
+printed schedule again (the lines Hypothesis printed, from `state = ScheduleMachine()`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tests.fencing.schedules.runner import explore, replay
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.fencing.schedules")
+    commands = parser.add_subparsers(dest="command", required=True)
+    search = commands.add_parser("explore", help="search schedules for a bounded time")
+    search.add_argument("--seconds", type=float, default=300.0,
+                        help="stop starting new batches after this long (default 300)")
+    search.add_argument("--batch", type=int, default=300, help="schedules per batch")
+    search.add_argument("--steps", type=int, default=100, help="steps per schedule at most")
+    again = commands.add_parser("replay", help="run a printed schedule again")
+    again.add_argument("file", help="a file holding the printed schedule")
+    args = parser.parse_args(argv)
+    if args.command == "explore":
+        return explore(args.seconds, args.batch, args.steps)
+    return replay(open(args.file, encoding="utf-8").read())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
