@@ -23,7 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from fencing.lease import Lease
 from tests.fencing.schedules import adapter
 from tests.fencing.schedules.adapter import Call, Operation
-from tests.fencing.schedules.model import Model, Violation, live
+from tests.fencing.schedules.model import LEFTOVERS, Model, Violation, live
 from tests.fencing.schedules.world import World
 
 RESOURCE_SETS = (("{r}a",), ("{r}a", "{r}b"), ("{r}b",), ("{r}b", "{r}a"))
@@ -287,7 +287,7 @@ class ScheduleMachine(RuleBasedStateMachine):
         left = {key.decode() for key in self.redis.keys(f"{adapter.PREFIX}*")}
         extra = left - adapter.allowed_leftovers(adapter.RESOURCES)
         if extra:
-            self.fail(Violation(f"keys left after every client and TTL: {sorted(extra)}"))
+            self.fail(Violation(LEFTOVERS, f"left after every client and TTL: {sorted(extra)}"))
 
     # -- driving a client ------------------------------------------------------------
 
@@ -404,7 +404,8 @@ class ScheduleMachine(RuleBasedStateMachine):
     def fail(self, exc: Violation) -> None:
         self.failed = True
         trace = "\n".join(self.trace[-TRACE_LINES:])
-        raise Violation(f"{exc}\n-- what happened (the last steps) --\n{trace}") from None
+        raise Violation(exc.invariant, f"{exc.detail}\n-- what happened (the last steps) --\n"
+                        f"{trace}") from None
 
     def now(self) -> int:
         """Milliseconds since the schedule began."""

@@ -29,6 +29,14 @@ from dataclasses import dataclass, field
 from fencing.lease import Lease
 
 
+# The invariants, by the name a violation gives.
+SAFETY = "two live leases"
+TOKENS = "tokens only grow"
+FIFO = "FIFO among live waiters"
+PROGRESS = "free resources are taken"
+LEFTOVERS = "bounded leftovers"
+
+
 def live(lease: Lease) -> bool:
     """Time left on the lease: at least a millisecond, the clock's step (what is less is
     the float noise of `expires_at - now`)."""
@@ -36,7 +44,13 @@ def live(lease: Lease) -> bool:
 
 
 class Violation(AssertionError):
-    """An invariant failed: the message says which, the machine adds the trace."""
+    """An invariant failed: `invariant` names which, the message says how; the machine
+    adds the trace."""
+
+    def __init__(self, invariant: str, detail: str = "") -> None:
+        super().__init__(f"{invariant}: {detail}")
+        self.invariant = invariant
+        self.detail = detail
 
 
 @dataclass
@@ -98,7 +112,8 @@ class Model:
         if token is not None:
             entry.done = True
             if token <= floor:
-                raise Violation(f"ACQUIRE returned token {token}, not above its floor {floor}")
+                raise Violation(TOKENS, f"ACQUIRE returned token {token}, not above its floor "
+                                        f"{floor}")
         elif live > 0:
             if entry.lapsed:
                 self.reached["rejoins after a lapse"] += 1
@@ -146,10 +161,10 @@ class Model:
         token, lease_id = holder
         entry = self.entries.get(lease_id)
         if token <= self.top_token[name]:
-            raise Violation(f"token {token} granted on {name} after token "
+            raise Violation(TOKENS, f"token {token} granted on {name} after token "
                             f"{self.top_token[name]}: tokens must only grow")
         if entry is not None and token <= entry.floor:
-            raise Violation(f"token {token} granted on {name} at or below the floor "
+            raise Violation(TOKENS, f"token {token} granted on {name} at or below the floor "
                             f"{entry.floor} its acquire passed")
         self.top_token[name] = token
         for other in self.entries.values():
@@ -157,7 +172,7 @@ class Model:
                     and (entry is None or entry.join_seq is None
                          or other.join_seq < entry.join_seq)):  # type: ignore[operator]
                 raise Violation(
-                    f"FIFO: {name} granted to {self._who(lease_id)} (joined "
+                    FIFO, f"{name} granted to {self._who(lease_id)} (joined "
                     f"{'never' if entry is None or entry.join_seq is None else entry.join_seq})"
                     f" while {self._who(other.lease_id)} (joined {other.join_seq}) "
                     f"has waited for it, live, ever since")
@@ -175,13 +190,13 @@ class Model:
                 continue
             for name in lease.resources:
                 if name in owner:
-                    raise Violation(f"two live leases on {name}: c{owner[name]} and c{client} "
+                    raise Violation(SAFETY, f"on {name}: c{owner[name]} and c{client} "
                                     f"(token {lease.token}, {lease.remaining():.3f}s left)")
                 owner[name] = client
                 holder = self.holders[name]
                 if holder is None or holder[1] != lease.lease_id:
                     raise Violation(
-                        f"c{client} holds token {lease.token} on {name} with "
+                        SAFETY, f"c{client} holds token {lease.token} on {name} with "
                         f"{lease.remaining():.3f}s left, but Redis has "
                         f"{'nobody' if holder is None else f'token {holder[0]}'} there")
 
@@ -203,7 +218,7 @@ class Model:
         self.window.polled |= polls & members
         if self.window.polled == members:
             raise Violation(
-                f"{', '.join(sorted(wanted))} free, and every live waiter "
+                PROGRESS, f"{', '.join(sorted(wanted))} free, and every live waiter "
                 f"({', '.join(self._who(i) for i in sorted(members))}) polled without "
                 f"getting its lease")
 

@@ -44,27 +44,77 @@ def run(schedules: int, steps: int, derandomize: bool = False) -> None:
                                   settings=explorer_settings(schedules, steps, derandomize))
 
 
-def explore(seconds: float, batch: int, steps: int) -> int:
+def explore(seconds: float, batch: int, steps: int, out: str = "explored-failure") -> int:
     """Search batch after batch, each from a new random seed, until `seconds` have passed or
-    a schedule fails (Hypothesis prints it, shrunk); say how much was tried."""
+    a schedule fails; say how much was tried. A failing schedule, shrunk by Hypothesis
+    and then by `minimize`, is printed and written to `<out>-<n>.txt`."""
     started = time.monotonic()
     ScheduleMachine.schedules_run = ScheduleMachine.steps_run = 0
-    status = 0
+    failures: list[BaseException] = []
     with World.started():
         try:
             while time.monotonic() - started < seconds:
                 run(batch, steps)
                 print(f"{ScheduleMachine.schedules_run} schedules, {ScheduleMachine.steps_run} "
                       f"steps, {time.monotonic() - started:.0f} s", flush=True)
-        except Exception:
-            status = 1
-            raise
-        finally:
-            print(f"explored {ScheduleMachine.schedules_run} schedules, "
-                  f"{ScheduleMachine.steps_run} steps, in {time.monotonic() - started:.0f} s: "
-                  f"{'a schedule failed (above)' if status else 'no invariant failed'}",
-                  flush=True)
-    return status
+        except Exception as found:
+            failures = list(found.exceptions) if isinstance(found, BaseExceptionGroup) \
+                else [found]
+        tried = (f"explored {ScheduleMachine.schedules_run} schedules, "
+                 f"{ScheduleMachine.steps_run} steps, in {time.monotonic() - started:.0f} s")
+        with quiet_lock():
+            for n, failure in enumerate(failures, 1):
+                report(failure, f"{out}-{n}.txt")
+    print(f"{tried}: {len(failures) or 'no'} failing schedule(s)", flush=True)
+    return 1 if failures else 0
+
+
+def report(failure: BaseException, path: str) -> None:
+    """Print a failure's schedule, minimized, and write it to `path` for `replay`."""
+    printed = "\n".join(getattr(failure, "__notes__", []))
+    print(f"\n== {failure}", flush=True)
+    if not isinstance(failure, Violation) or "state = ScheduleMachine()" not in printed:
+        print(printed, flush=True)
+        return
+    code = minimize(schedule_code(printed), failure.invariant)
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(code)
+    print(f"-- the schedule, minimized (in {path}; replay it with "
+          f"`python -m tests.fencing.schedules replay {path}`):\n{code}", flush=True)
+
+
+def minimize(code: str, invariant: str, seconds: float = 120.0) -> str:
+    """What Hypothesis's shrinking leaves, smaller: adjacent clock steps merged into one and
+    steps dropped, as long as the schedule still breaks the same invariant."""
+    lines = code.splitlines()
+    head, body, tail = lines[:2], lines[2:-1], lines[-1:]
+    deadline = time.monotonic() + seconds
+
+    def breaks(steps: list[str]) -> bool:
+        try:
+            exec("\n".join(head + steps + tail), {"ScheduleMachine": ScheduleMachine})
+        except Violation as violation:
+            return violation.invariant == invariant
+        return False
+
+    smaller = True
+    while smaller and time.monotonic() < deadline:
+        smaller = False
+        for i in range(len(body) - 1):
+            first, second = ADVANCE.match(body[i]), ADVANCE.match(body[i + 1])
+            if first and second:
+                merged = f"state.advance(ms={int(first[1]) + int(second[1])})"
+                if breaks(body[:i] + [merged] + body[i + 2:]):
+                    body[i:i + 2], smaller = [merged], True
+                    break
+        for i in reversed(range(len(body))):
+            if i < len(body) and time.monotonic() < deadline and breaks(body[:i] + body[i + 1:]):
+                del body[i]
+                smaller = True
+    return "\n".join(head + body + tail) + "\n"
+
+
+ADVANCE = re.compile(r"state\.advance\(ms=(\d+)\)$")
 
 
 def schedule_code(text: str) -> str:
