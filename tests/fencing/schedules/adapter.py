@@ -154,7 +154,7 @@ def acquire_request(call: Call) -> tuple[str, int, int] | None:
     0 one try, < 0 leaves."""
     if call.name != "ACQUIRE":
         return None
-    _ttl, floor, lease_id, live = call.args
+    _ttl, floor, lease_id, live = call.args[:4]  # then, in some versions, the KEYS layout
     return str(lease_id), int(floor), int(live)
 
 
