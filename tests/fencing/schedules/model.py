@@ -35,6 +35,7 @@ TOKENS = "tokens only grow"
 FIFO = "FIFO among live waiters"
 PROGRESS = "free resources are taken"
 LEFTOVERS = "bounded leftovers"
+INVARIANTS = (SAFETY, TOKENS, FIFO, PROGRESS, LEFTOVERS)
 
 
 def live(lease: Lease) -> bool:
@@ -98,6 +99,14 @@ class Model:
         self.polls: set[str] = set()
         # How far a schedule got into the protocol's corners: what the search climbs.
         self.reached: Counter[str] = Counter()
+        self.found: list[Violation] = []
+        self.skipped: frozenset[str] = frozenset()
+
+    def violated(self, invariant: str, detail: str) -> None:
+        """Note a violation (the machine raises it after the step) unless that invariant is
+        skipped, to look past a failure already known: checking goes on either way."""
+        if invariant not in self.skipped:
+            self.found.append(Violation(invariant, detail))
 
     # -- what happened ---------------------------------------------------------------
 
@@ -112,8 +121,8 @@ class Model:
         if token is not None:
             entry.done = True
             if token <= floor:
-                raise Violation(TOKENS, f"ACQUIRE returned token {token}, not above its floor "
-                                        f"{floor}")
+                self.violated(TOKENS, f"ACQUIRE returned token {token}, not above its floor "
+                                      f"{floor}")
         elif live > 0:
             if entry.lapsed:
                 self.reached["rejoins after a lapse"] += 1
@@ -161,17 +170,17 @@ class Model:
         token, lease_id = holder
         entry = self.entries.get(lease_id)
         if token <= self.top_token[name]:
-            raise Violation(TOKENS, f"token {token} granted on {name} after token "
-                            f"{self.top_token[name]}: tokens must only grow")
+            self.violated(TOKENS, f"token {token} granted on {name} after token "
+                          f"{self.top_token[name]}")
         if entry is not None and token <= entry.floor:
-            raise Violation(TOKENS, f"token {token} granted on {name} at or below the floor "
-                            f"{entry.floor} its acquire passed")
+            self.violated(TOKENS, f"token {token} granted on {name} at or below the floor "
+                          f"{entry.floor} its acquire passed")
         self.top_token[name] = token
         for other in self.entries.values():
             if (other is not entry and name in other.resources and other.protected(now)
                     and (entry is None or entry.join_seq is None
                          or other.join_seq < entry.join_seq)):  # type: ignore[operator]
-                raise Violation(
+                self.violated(
                     FIFO, f"{name} granted to {self._who(lease_id)} (joined "
                     f"{'never' if entry is None or entry.join_seq is None else entry.join_seq})"
                     f" while {self._who(other.lease_id)} (joined {other.join_seq}) "
@@ -190,12 +199,12 @@ class Model:
                 continue
             for name in lease.resources:
                 if name in owner:
-                    raise Violation(SAFETY, f"on {name}: c{owner[name]} and c{client} "
-                                    f"(token {lease.token}, {lease.remaining():.3f}s left)")
+                    self.violated(SAFETY, f"on {name}: c{owner[name]} and c{client} "
+                                  f"(token {lease.token}, {lease.remaining():.3f}s left)")
                 owner[name] = client
                 holder = self.holders[name]
                 if holder is None or holder[1] != lease.lease_id:
-                    raise Violation(
+                    self.violated(
                         SAFETY, f"c{client} holds token {lease.token} on {name} with "
                         f"{lease.remaining():.3f}s left, but Redis has "
                         f"{'nobody' if holder is None else f'token {holder[0]}'} there")
@@ -217,10 +226,11 @@ class Model:
             return
         self.window.polled |= polls & members
         if self.window.polled == members:
-            raise Violation(
+            self.violated(
                 PROGRESS, f"{', '.join(sorted(wanted))} free, and every live waiter "
                 f"({', '.join(self._who(i) for i in sorted(members))}) polled without "
                 f"getting its lease")
+            self.window = None
 
     def _who(self, lease_id: str) -> str:
         entry = self.entries.get(lease_id)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
+import tempfile
 import time
 from typing import Iterator
 
@@ -44,7 +46,10 @@ def run(schedules: int, steps: int, derandomize: bool = False) -> None:
                                   settings=explorer_settings(schedules, steps, derandomize))
 
 
-def explore(seconds: float, batch: int, steps: int, out: str = "explored-failure") -> int:
+OUT = os.path.join(tempfile.gettempdir(), "fencing-explorer-failure")
+
+
+def explore(seconds: float, batch: int, steps: int, out: str = OUT) -> int:
     """Search batch after batch, each from a new random seed, until `seconds` have passed or
     a schedule fails; say how much was tried. A failing schedule, shrunk by Hypothesis
     and then by `minimize`, is printed and written to `<out>-<n>.txt`."""
