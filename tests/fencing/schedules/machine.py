@@ -131,6 +131,8 @@ class ScheduleMachine(RuleBasedStateMachine):
 
     steps_run = 0
     schedules_run = 0
+    # (schedules, steps) run when the first violation was seen, before any shrinking.
+    first_failure: tuple[int, int] | None = None
     # Invariants not checked, to look past a failure already known (explore --skip).
     skipped: frozenset[str] = frozenset()
 
@@ -426,6 +428,8 @@ class ScheduleMachine(RuleBasedStateMachine):
 
     def fail(self, exc: Violation) -> None:
         self.failed = True
+        if ScheduleMachine.first_failure is None:
+            ScheduleMachine.first_failure = (self.schedules_run, self.steps_run)
         trace = "\n".join(self.trace[-TRACE_LINES:])
         raise Violation(exc.invariant, f"{exc.detail}\n-- what happened (the last steps) --\n"
                         f"{trace}") from None

@@ -55,6 +55,7 @@ def explore(seconds: float, batch: int, steps: int, out: str = OUT) -> int:
     and then by `minimize`, is printed and written to `<out>-<n>.txt`."""
     started = time.monotonic()
     ScheduleMachine.schedules_run = ScheduleMachine.steps_run = 0
+    ScheduleMachine.first_failure = None
     failures: list[BaseException] = []
     with World.started():
         try:
@@ -67,6 +68,9 @@ def explore(seconds: float, batch: int, steps: int, out: str = OUT) -> int:
                 else [found]
         tried = (f"explored {ScheduleMachine.schedules_run} schedules, "
                  f"{ScheduleMachine.steps_run} steps, in {time.monotonic() - started:.0f} s")
+        if ScheduleMachine.first_failure is not None:
+            tried += (" (the first failure after {} schedules, {} steps; the rest shrank it)"
+                      .format(*ScheduleMachine.first_failure))
         with quiet_lock():
             for n, failure in enumerate(failures, 1):
                 report(failure, f"{out}-{n}.txt")
