@@ -19,8 +19,8 @@ import pytest
 from tests.fencing.schedules import runner
 from tests.fencing.schedules.world import World
 
-# The fixed budget: schedules x steps. About a minute on two idle cores.
-SCHEDULES = 300
+# The fixed budget: schedules x steps at most, about a minute on two idle cores.
+SCHEDULES = 150
 STEPS = 100
 
 
