@@ -30,6 +30,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield started
 
 
+# A pass takes about a minute; a failure is shrunk too (Hypothesis stops at five minutes).
+@pytest.mark.timeout(480)
 def test_the_lock_keeps_its_guarantees_over_explored_schedules(world: World) -> None:
     runner.run(SCHEDULES, STEPS, derandomize=True)
 
