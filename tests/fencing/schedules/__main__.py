@@ -22,12 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     search.add_argument("--steps", type=int, default=100, help="steps per schedule at most")
     search.add_argument("--skip", action="append", default=[], choices=INVARIANTS,
                         help="an invariant not to check, to look past a known failure")
+    search.add_argument("--no-shrink", action="store_true",
+                        help="minimize a failure without Hypothesis's shrinking (minutes sooner)")
     again = commands.add_parser("replay", help="run a printed schedule again")
     again.add_argument("file", help="a file holding the printed schedule")
     args = parser.parse_args(argv)
     if args.command == "explore":
         ScheduleMachine.skipped = frozenset(args.skip)
-        return explore(args.seconds, args.batch, args.steps)
+        return explore(args.seconds, args.batch, args.steps, shrink=not args.no_shrink)
     return replay(open(args.file, encoding="utf-8").read())
 
 

@@ -11,7 +11,7 @@ import tempfile
 import time
 from typing import Iterator
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from tests.fencing.schedules.machine import ScheduleMachine
@@ -19,12 +19,15 @@ from tests.fencing.schedules.model import Violation
 from tests.fencing.schedules.world import World
 
 
-def explorer_settings(schedules: int, steps: int, derandomize: bool = False) -> settings:
+def explorer_settings(schedules: int, steps: int, derandomize: bool = False,
+                      shrink: bool = True) -> settings:
     """Hypothesis's settings for a run: no deadline (a step waits on Redis), no example
-    database (a run is its own record: the schedule it prints), every bug reported."""
+    database (a run is its own record: the schedule it prints), every bug reported;
+    without `shrink`, a failure goes straight to `minimize` (minutes sooner, less small)."""
+    phases = tuple(p for p in Phase if shrink or p is not Phase.shrink)
     return settings(max_examples=schedules, stateful_step_count=steps, deadline=None,
                     database=None, derandomize=derandomize, report_multiple_bugs=True,
-                    suppress_health_check=list(HealthCheck))
+                    suppress_health_check=list(HealthCheck), phases=phases)
 
 
 @contextlib.contextmanager
@@ -39,17 +42,17 @@ def quiet_lock() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def run(schedules: int, steps: int, derandomize: bool = False) -> None:
+def run(schedules: int, steps: int, derandomize: bool = False, shrink: bool = True) -> None:
     """Search `schedules` schedules of at most `steps` steps on the current World."""
     with quiet_lock():
-        run_state_machine_as_test(ScheduleMachine,
-                                  settings=explorer_settings(schedules, steps, derandomize))
+        run_state_machine_as_test(
+            ScheduleMachine, settings=explorer_settings(schedules, steps, derandomize, shrink))
 
 
 OUT = os.path.join(tempfile.gettempdir(), "fencing-explorer-failure")
 
 
-def explore(seconds: float, batch: int, steps: int, out: str = OUT) -> int:
+def explore(seconds: float, batch: int, steps: int, out: str = OUT, shrink: bool = True) -> int:
     """Search batch after batch, each from a new random seed, until `seconds` have passed or
     a schedule fails; say how much was tried. A failing schedule, shrunk by Hypothesis
     and then by `minimize`, is printed and written to `<out>-<n>.txt`."""
@@ -60,7 +63,7 @@ def explore(seconds: float, batch: int, steps: int, out: str = OUT) -> int:
     with World.started():
         try:
             while time.monotonic() - started < seconds:
-                run(batch, steps)
+                run(batch, steps, shrink=shrink)
                 print(f"{ScheduleMachine.schedules_run} schedules, {ScheduleMachine.steps_run} "
                       f"steps, {time.monotonic() - started:.0f} s", flush=True)
         except Exception as found:
