@@ -20,6 +20,7 @@ help:
 	@echo "make demo             two concurrent updates, told from the services' logs"
 	@echo "make explore-services every interleaving of two orders flows, stepped in-process (long)"
 	@echo "make chaos            the naive lock and the fenced one under the same faults, and a report"
+	@echo "make explore          search the lock's schedules longer (EXPLORE_SECONDS, default 300)"
 	@echo "make newman           the Postman collection against running services (KEY=<INVOICES_API_KEY>)"
 	@echo "make infra | infra_down            MongoDB and Redis in docker compose"
 	@echo "make build | run_prod | infra_down_prod   the whole system in docker compose"
@@ -102,6 +103,14 @@ explore-services: $(VENV)/.dev-installed
 
 bench-lock: $(VENV)/.bench-installed
 	$(PY) -m benchmarks.lock --json docs/benchmarks/lock.json --plot docs/benchmarks/lock.png
+
+# The schedule explorer beyond the fixed budget `make test` gives it: fresh seeds, batch after
+# batch, for EXPLORE_SECONDS (then the batch under way ends); prints what it tried, and the
+# shrunk schedule of any failure (docs/library/schedule-explorer.md).
+EXPLORE_SECONDS ?= 300
+.PHONY: explore
+explore: $(VENV)/.dev-installed
+	$(PY) -m tests.fencing.schedules explore --seconds $(EXPLORE_SECONDS)
 
 compose-check:
 	@$(COMPOSE) version >/dev/null 2>&1 || { echo "compose-check needs docker compose or" \
