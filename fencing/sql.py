@@ -10,8 +10,8 @@
     statement = fence(Invoice, Invoice.id == iid, {"total_cents": 500}, lease.token)
     applied = session.execute(statement).rowcount == 1      # an ORM class works too
 
-The row keeps the highest token it accepted in `column`: a BIGINT (tokens come
-from a counter that many resources share, so they pass 2**31 where INTEGER
+The row keeps the highest token it accepted in `column`: a BIGINT (a counter starts at
+Redis's clock in microseconds, so tokens are far above 2**31, where INTEGER
 stops), nullable or with a default of 0. The statement is::
 
     UPDATE invoices SET total_cents=500, fence=:token

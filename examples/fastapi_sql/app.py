@@ -57,8 +57,8 @@ documents = sa.Table(
     "documents", metadata,
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("body", sa.Text, nullable=False),
-    # The highest token the row accepted (NULL: none yet). BIGINT: tokens come from
-    # one counter shared by every resource of the key space and pass 2**31.
+    # The highest token the row accepted (NULL: none yet). BIGINT: a token counter
+    # starts at Redis's clock in microseconds, far above 2**31.
     sa.Column("fence", sa.BigInteger, nullable=True),
 )
 
