@@ -117,8 +117,9 @@ def test_the_library_installs_alone_and_passes_its_tests(tmp_path: Path) -> None
     # The test tools, and psutil for the harness that starts redis-server (devstack.process).
     run([*pip, "./fencing[sql]", "psycopg[binary]>=3.1", "pytest>=8,<10", "pytest-timeout",
          "pytest-tornado==0.8.1", "setuptools<82", "psutil>=5.9",
-         # valkey-py: the other client family the locks take (tests/fencing/test_client_kind.py).
-         "valkey>=6"], repo)
+         # valkey-py: the other client family the locks take (tests/fencing/test_client_kind.py);
+         # Hypothesis: the schedule explorer (tests/fencing/test_schedules.py).
+         "valkey>=6", "hypothesis>=6.100"], repo)
     with_tools = installed(python, tmp_path)
     assert service_stack(with_tools["names"]) == ["tornado"]
     assert required_by(python, "tornado", tmp_path) == ["pytest-tornado"]
