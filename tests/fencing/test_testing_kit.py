@@ -104,7 +104,7 @@ class AsyncWorld:
 
     def __init__(self, mongo_url: str, redis_url: str, unique_name: str) -> None:
         self.mongo_url, self.unique_name = mongo_url, unique_name
-        self.redis = aredis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=1)
+        self.redis = aredis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=1)
         self.made: list[MongoDoc] = []
 
     def doc(self) -> MongoDoc:
@@ -211,7 +211,7 @@ def test_a_check_in_two_steps_is_caught_nine_times_in_ten(run_async: Any,
 
 @pytest.fixture
 def sync_client(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=1)
+    client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=1)
     yield client
     client.close()
 
