@@ -52,7 +52,9 @@ async def test_once_redis_answers_again_no_call_fails(
             down.append(time.monotonic())
             await asyncio.sleep(0.3)  # orders-1's calls in flight finish while Redis is up
             redis.kill()
-            await asyncio.sleep(0.5)
+            # Down for three times REDIS_TIMEOUT_MS: a call that starts now cannot ride the
+            # outage out on the lock's retries, so the control below sees its 503.
+            await asyncio.sleep(1.5)
             # start() returns once the server answers PING (after loading its data)
             await IOLoop.current().run_in_executor(None, redis.start)
             back.append(time.monotonic())
