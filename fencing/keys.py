@@ -77,7 +77,13 @@ class KeySpace:
         tags = sorted({tag_of(prefix, name) for name in resources})
         if len(tags) != 1:
             raise ValueError(f"resources locked together must share one hash tag, got {tags}")
-        return cls(prefix, tags[0])
+        return cls.at(prefix, tags[0])
+
+    @staticmethod
+    @functools.lru_cache(maxsize=4096)
+    def at(prefix: str, tag: str) -> "KeySpace":
+        """The key space of a tag (the same object each time: buckets are reused a lot)."""
+        return KeySpace(prefix, tag)
 
     def lock(self, resource: str) -> str:
         return f"{self.base}lock:{resource}"
@@ -104,32 +110,39 @@ class KeySpace:
 class LeaseKeys:
     """The KEYS and layout each script takes for one set of resources, built once and cached.
 
-    `shared`: the lock keys, then the queue keys, one per resource, then for each key
-    space involved its seq, waiters and wants (RELEASE takes these; ACQUIRE and LEAVE
-    add the caller's wake key, `with_wake`). `layout`: what the scripts need to read
-    that list (the number of resources and, with several key spaces, each resource's
-    key space, 1-based), passed as the last ARGV.
+    `shared`: the lock keys, then the queue keys, one per resource, then the seq of
+    each key space involved, their waiters, their wants (RELEASE takes these; ACQUIRE
+    and LEAVE add the caller's wake key, `with_wake`). `fast`: its first part, the
+    locks, queues and seqs, all that the fast paths read (nothing held, nobody in
+    line): ACQUIRE and RELEASE take it alone too, and fewer keys make a cheaper call.
+    `layout`: what the scripts need to read that list (the number of resources and,
+    with several key spaces, each resource's key space, 1-based), passed as the last ARGV.
     """
 
-    __slots__ = ("resources", "spaces", "space", "locks", "queues", "shared", "layout")
+    __slots__ = ("resources", "spaces", "space", "locks", "queues", "fast", "shared", "layout")
 
     def __init__(self, resources: tuple[str, ...], prefix: str) -> None:
-        spaces: dict[str, KeySpace] = {}
-        of: list[KeySpace] = []
+        of: list[KeySpace] = []  # each resource's key space
+        spaces: list[KeySpace] = []
+        locks: list[str] = []
+        queues: list[str] = []
         for name in resources:
-            tag = tag_of(prefix, name)
-            of.append(spaces.setdefault(tag, KeySpace(prefix, tag)))
+            space = KeySpace.at(prefix, tag_of(prefix, name))
+            of.append(space)
+            if space not in spaces:
+                spaces.append(space)
+            locks.append(space.lock(name))
+            queues.append(space.queue(name))
         self.resources = resources
-        self.spaces = tuple(spaces.values())
-        self.space = self.spaces[0]  # where the caller's wake key lives
-        self.locks = tuple([space.lock(name) for space, name in zip(of, resources)])
-        self.queues = tuple([space.queue(name) for space, name in zip(of, resources)])
-        per_space = [key for space in self.spaces
-                     for key in (space.seq, space.waiters, space.wants)]
-        self.shared = (*self.locks, *self.queues, *per_space)
-        index = {space: n for n, space in enumerate(self.spaces, 1)}
+        self.spaces = tuple(spaces)
+        self.space = spaces[0]  # where the caller's wake key lives
+        self.locks = tuple(locks)
+        self.queues = tuple(queues)
+        self.fast = (*locks, *queues, *[space.seq for space in spaces])
+        self.shared = (*self.fast, *[space.waiters for space in spaces],
+                       *[space.wants for space in spaces])
         self.layout: tuple[int, ...] = (len(resources),) + (
-            tuple(index[space] for space in of) if len(self.spaces) > 1 else ())
+            tuple(spaces.index(space) + 1 for space in of) if len(spaces) > 1 else ())
 
     def with_wake(self, lease_id: str) -> tuple[str, ...]:
         return (*self.shared, self.space.wake(lease_id))
@@ -138,7 +151,8 @@ class LeaseKeys:
     @functools.lru_cache(maxsize=4096)
     def of(prefix: str, resources: tuple[str, ...], cluster: bool = False) -> "LeaseKeys":
         keys = LeaseKeys(resources, prefix)
-        own = sorted({tag for tag in map(hash_tag, resources) if tag is not None})
+        own = sorted({tag for tag in map(hash_tag, resources) if tag is not None}
+                     if len(resources) > 1 else ())
         if len(own) > 1:  # asked to be apart, yet locked together: a mistake
             raise ValueError(f"resources locked together must share one hash tag, got {own}")
         if cluster and len(keys.spaces) > 1:

@@ -40,6 +40,9 @@ class Lease:
     _lost_loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
     _lost_signal: threading.Event | None = field(default=None, repr=False)
     _ended: bool = field(default=False, repr=False)
+    # Granted after waiting in line: others likely wait too, so the release goes
+    # straight to the call that can hand the lease on (see `LockCore.releasing`).
+    _waited: bool = field(default=False, repr=False)
 
     def remaining(self) -> float:
         """Seconds left before the lease expires (0 when expired, lost or released)."""

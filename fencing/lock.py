@@ -103,12 +103,11 @@ class FencedLock(LockBase):
         may be repeated.
         """
         lease.mark_released()
-        keys = LeaseKeys.of(self.prefix, lease.resources)
         try:
             return await self._run(self._core.releasing(lease))
         except asyncio.CancelledError:
             # The script may or may not have run; running it again is harmless.
-            await self._clean_up(keys, lease.lease_id)
+            await self._clean_up(self._core.lease_keys(lease), lease.lease_id)
             raise
 
     async def extend(self, lease: Lease) -> bool:
@@ -116,7 +115,7 @@ class FencedLock(LockBase):
         if lease.lost:
             return False
         started = self.clock()
-        locks = LeaseKeys.of(self.prefix, lease.resources).locks
+        locks = self._core.lease_keys(lease).locks
         done = await self._call(
             lambda: self._script(self._extend, locks, (lease.lease_id, self.ttl_ms)))
         return self._core.extended(lease, done, started)
@@ -293,7 +292,10 @@ class FencedLock(LockBase):
         started = self.clock()
         try:
             try:
-                result = await self._once(make, self.op_timeout, extra)
+                if self.op_timeout is None and self._set_up:  # the usual case, one frame less
+                    result = await make()
+                else:
+                    result = await self._once(make, self.op_timeout, extra)
             except RETRYABLE as exc:
                 result = await self._retry(make, extra, started, exc)
         except (*CLIENT_ERRORS, *RETRYABLE) as exc:

@@ -49,13 +49,24 @@ from typing import Any, NamedTuple
 MAX_FLOOR = 2**53 - 2**40
 
 # The layout of KEYS every script but EXTEND and NOTIFY shares (see keys.LeaseKeys):
-# KEYS[1..n] lock keys, KEYS[n+1..2n] their queues, then for each key space j of the
-# call (m of them) KEYS[2n+3j-2] seq, KEYS[2n+3j-1] waiters, KEYS[2n+3j] wants; ACQUIRE
-# and LEAVE end with the caller's wake key. ARGV[layout] is n, and with several key
-# spaces ARGV[layout+i] is resource i's key space j. `draw` and `keep` come before a
-# script's fast path (a `local function` costs a closure each run), the rest after it.
+# KEYS[1..n] lock keys, KEYS[n+1..2n] their queues, then for the call's m key spaces
+# KEYS[S+j] seq, KEYS[W+j] waiters, KEYS[H+j] wants (S = 2n, W = 2n+m, H = 2n+2m);
+# ACQUIRE and LEAVE end with the caller's wake key. ARGV[layout] is n, and with several
+# key spaces ARGV[layout+i] is resource i's key space j. The fast paths read the locks,
+# the queues and the seqs only, so ACQUIRE and RELEASE also take just the first part of
+# the layout (`fast` below): they answer ALL_KEYS when they need the rest.
+# `draw` and `keep` come before a script's fast path (a `local function` costs a
+# closure each run), the rest after it.
+_LAYOUT = """
+local m = 1
+for i = layout + 1, #ARGV do
+  local j = tonumber(ARGV[i])
+  if j > m then m = j end
+end
+local S, W, H = 2 * n, 2 * n + m, 2 * n + 2 * m
+"""
+
 _COUNTERS = """
-local m = math.floor((#KEYS - 2 * n) / 3)
 local clock = nil
 local function clock_us()
   if not clock then
@@ -72,7 +83,7 @@ end
 local function draw(field, js, floor)
   local count = js and #js or m
   if count == 1 then
-    local seq = KEYS[2 * n + 3 * (js and js[1] or 1) - 2]
+    local seq = KEYS[S + (js and js[1] or 1)]
     local value = redis.call('HINCRBY', seq, field, 1)
     if value > 1 and value > floor then return value end
     value = (value == 1 and math.max(clock_us(), floor) or floor) + 1
@@ -81,14 +92,13 @@ local function draw(field, js, floor)
   end
   local top = floor
   for k = 1, count do
-    local value = redis.call('HGET', KEYS[2 * n + 3 * (js and js[k] or k) - 2], field)
+    local value = redis.call('HGET', KEYS[S + (js and js[k] or k)], field)
     value = value and tonumber(value) or clock_us()
     if value > top then top = value end
   end
   top = top + 1
   for k = 1, count do
-    redis.call('HSET', KEYS[2 * n + 3 * (js and js[k] or k) - 2], field,
-      string.format('%d', top))
+    redis.call('HSET', KEYS[S + (js and js[k] or k)], field, string.format('%d', top))
   end
   return top
 end
@@ -107,8 +117,8 @@ local function space(i)
   return tonumber(ARGV[layout + i])
 end
 local function forget(who, j)
-  redis.call('ZREM', KEYS[2 * n + 3 * j - 1], who)
-  redis.call('HDEL', KEYS[2 * n + 3 * j], who)
+  redis.call('ZREM', KEYS[W + j], who)
+  redis.call('HDEL', KEYS[H + j], who)
 end
 -- Locks this call frees: true until a hand-off takes them over; deleted by `tidy`.
 local freed = {}
@@ -124,10 +134,8 @@ local function tidy()
     if redis.call('ZCARD', KEYS[n + i]) == 1 then redis.call('DEL', KEYS[n + i]) end
   end
   for j = 1, m do
-    if redis.call('ZCARD', KEYS[2 * n + 3 * j - 1]) == 1 then
-      redis.call('DEL', KEYS[2 * n + 3 * j - 1])
-    end
-    if redis.call('HLEN', KEYS[2 * n + 3 * j]) == 1 then redis.call('DEL', KEYS[2 * n + 3 * j]) end
+    if redis.call('ZCARD', KEYS[W + j]) == 1 then redis.call('DEL', KEYS[W + j]) end
+    if redis.call('HLEN', KEYS[H + j]) == 1 then redis.call('DEL', KEYS[H + j]) end
   end
 end
 -- The first live waiter of resource i's queue, dropping the dead ones ahead of it.
@@ -136,7 +144,7 @@ end
 -- in none, and one dropped here is dropped everywhere it waits.
 local function live_head(i)
   local j = space(i)
-  local queue, waiters = KEYS[n + i], KEYS[2 * n + 3 * j - 1]
+  local queue, waiters = KEYS[n + i], KEYS[W + j]
   while true do
     local head = redis.call('ZRANGE', queue, 0, 0)[1]
     if not head or head == '' then return nil end  -- empty, or the sentinel alone
@@ -159,7 +167,7 @@ local function hand_off(i)
   local head = live_head(i)
   if not head or seen[head] then return end
   seen[head] = true
-  local want = redis.call('HGET', KEYS[2 * n + 3 * space(i)], head)
+  local want = redis.call('HGET', KEYS[H + space(i)], head)
   if not want then return end
   want = cjson.decode(want)  -- {ticket, ttl, floor, wake key, lock keys...}: strings
   if type(want[1]) ~= 'string' then return end  -- left by the scheme before: it dies out
@@ -189,7 +197,7 @@ local function hand_off(i)
   end
   for _, j in ipairs(js) do
     forget(head, j)
-    keep(KEYS[2 * n + 3 * j - 2], tonumber(want[2]))
+    keep(KEYS[S + j], tonumber(want[2]))
   end
   note(want[4], token)
 end
@@ -223,7 +231,9 @@ end
 """
 
 # ACQUIRE: take every lock and draw one token, all or nothing, fairly.
-# KEYS   the shared layout, then the caller's wake key
+# KEYS   the shared layout, then the caller's wake key; or its fast part alone (locks,
+#        queues, seqs): then only the fast path runs, and a one try's busy answer
+#        when a lock is held; anything else answers ALL_KEYS (call again with every key)
 # ARGV[1] lease ttl ms   ARGV[2] floor (0: none)   ARGV[3] lease id
 # ARGV[4] waiter liveness ms when busy: > 0 wait in line (join, or stay and refresh);
 #         0 one try (do not join); < 0 give up (leave the line)
@@ -232,6 +242,7 @@ end
 # hand-off the waiter has not seen yet), the same lease is returned, renewed.
 # Returns
 #   an integer > 0   acquired: the token (no array to parse on the hot path)
+#   -1               ALL_KEYS (only when called with the fast part of the layout)
 #   an array         busy: {hint, counter, wake key, token, ...}; hint -1: a waiter that
 #                    came first is in the way (FIFO), or a lock without expiry; < -1: the
 #                    lock in the way expires in (-hint - 2) ms. counter: the token
@@ -239,10 +250,11 @@ end
 #                    higher token, so a wake message with a token at or below it is
 #                    stale. Then the waiters to notify (a give-up handed on).
 ACQUIRE = """
-local ttl, floor, id, live = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local ttl, id = ARGV[1], ARGV[3]
+local floor = ARGV[2] == '0' and 0 or tonumber(ARGV[2])  -- tonumber is a strtod: skip it
 local layout = 5
 local n = tonumber(ARGV[layout])
-""" + _COUNTERS + """
+""" + _LAYOUT + _COUNTERS + """
 local suffix = ':' .. id
 local mine, blocked, value = 0, nil, nil
 for i = 1, n do
@@ -267,8 +279,23 @@ if clear then  -- the fast path: nothing held, nobody in line
   local token = draw('token', nil, floor)
   value = string.format('%d', token) .. suffix
   for i = 1, n do redis.call('SET', KEYS[i], value, 'PX', ttl) end
-  for j = 1, m do keep(KEYS[2 * n + 3 * j - 2], tonumber(ttl)) end
+  for j = 1, m do keep(KEYS[S + j], tonumber(ttl)) end
   return token
+end
+local live = tonumber(ARGV[4])
+-- The token counter now (a string): any grant to this caller from now on draws higher.
+local function counter_now()
+  local counter = 0
+  for j = 1, m do
+    local top = redis.call('HGET', KEYS[S + j], 'token')
+    top = top and tonumber(top) or clock_us()
+    if top > counter then counter = top end
+  end
+  return string.format('%d', counter)
+end
+if #KEYS == W then  -- the fast part of the layout only
+  if blocked and live == 0 then return {blocked, counter_now()} end  -- one try, held
+  return -1
 end
 """ + _PRELUDE + """
 local wake = KEYS[#KEYS]
@@ -293,13 +320,7 @@ if not blocked then
   end
 end
 if blocked then
-  local counter = 0
-  for j = 1, m do
-    local top = redis.call('HGET', KEYS[2 * n + 3 * j - 2], 'token')
-    top = top and tonumber(top) or clock_us()
-    if top > counter then counter = top end
-  end
-  local answer = {blocked, string.format('%d', counter)}
+  local answer = {blocked, counter_now()}
   if live > 0 then
     -- Join the line, or stay in it: one ticket for all the waiter's queues, kept
     -- in `wants` and written to every queue each time (a queue that dropped it
@@ -307,11 +328,11 @@ if blocked then
     local now = math.floor(clock_us() / 1000)
     local ticket = nil
     for j = 1, m do
-      for _, dead in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2 * n + 3 * j - 1], '-inf', now,
+      for _, dead in ipairs(redis.call('ZRANGEBYSCORE', KEYS[W + j], '-inf', now,
                                        'LIMIT', 0, 8)) do
         forget(dead, j)
       end
-      local want = redis.call('HGET', KEYS[2 * n + 3 * j], id)
+      local want = redis.call('HGET', KEYS[H + j], id)
       if want and not ticket then ticket = cjson.decode(want)[1] end
     end
     ticket = ticket or string.format('%d', draw('ticket', nil, 0))
@@ -323,11 +344,11 @@ if blocked then
     end
     want = cjson.encode(want)
     for j = 1, m do
-      redis.call('HSET', KEYS[2 * n + 3 * j], id, want, '', '')
-      redis.call('ZADD', KEYS[2 * n + 3 * j - 1], now + live, id, 'inf', '')
-      keep(KEYS[2 * n + 3 * j], live)
-      keep(KEYS[2 * n + 3 * j - 1], live)
-      keep(KEYS[2 * n + 3 * j - 2], live)
+      redis.call('HSET', KEYS[H + j], id, want, '', '')
+      redis.call('ZADD', KEYS[W + j], now + live, id, 'inf', '')
+      keep(KEYS[H + j], live)
+      keep(KEYS[W + j], live)
+      keep(KEYS[S + j], live)
     end
     redis.call('DEL', wake)  -- whatever it holds predates this turn
   elseif live < 0 then
@@ -339,7 +360,7 @@ end
 local token = draw('token', nil, floor)
 value = string.format('%d', token) .. suffix
 for i = 1, n do redis.call('SET', KEYS[i], value, 'PX', ttl) end
-for j = 1, m do keep(KEYS[2 * n + 3 * j - 2], tonumber(ttl)) end
+for j = 1, m do keep(KEYS[S + j], tonumber(ttl)) end
 done_waiting()
 tidy()
 return token
@@ -347,10 +368,12 @@ return token
 
 # RELEASE: delete the locks only if every one still holds this lease, and hand
 # each resource to its first live waiter (see hand_off).
-# KEYS   the shared layout
+# KEYS   the shared layout, or its fast part alone (locks, queues, seqs): then only the
+#        fast path runs (nobody waits), and a hand-off answers ALL_KEYS
 # ARGV[1] lease id   ARGV[2..] layout
 # Returns 0: not held (expired or taken over): nothing was deleted.  1: released.
 #   {1, wake key, token, ...}: released, and these waiters are to be notified.
+#   -1: ALL_KEYS, nothing was changed (only when called with the fast part).
 RELEASE = """
 local id = ARGV[1]
 local layout = 2
@@ -371,6 +394,8 @@ if not waiting then  -- the fast path: nobody to hand over to
   for i = 1, n do redis.call('DEL', KEYS[i]) end
   return 1
 end
+""" + _LAYOUT + """
+if #KEYS == W then return -1 end  -- the fast part of the layout only
 """ + _COUNTERS + _PRELUDE + """
 for i = 1, n do freed[i] = true end
 for i = 1, n do hand_off(i) end
@@ -402,7 +427,7 @@ LEAVE = """
 local id = ARGV[1]
 local layout = 2
 local n = tonumber(ARGV[layout])
-""" + _COUNTERS + _PRELUDE + """
+""" + _LAYOUT + _COUNTERS + _PRELUDE + """
 leave(id, KEYS[#KEYS])
 tidy()
 if #notes == 0 then return 1 end
@@ -426,6 +451,7 @@ class Outcome(enum.IntEnum):
 
     NOT_HELD = 0
     DONE = 1
+    ALL_KEYS = -1  # called with the fast part of the layout, ACQUIRE's or RELEASE's
 
 
 Notes = list[tuple[Any, Any]]
@@ -437,6 +463,12 @@ class Busy(NamedTuple):
     expires_in: float | None  # seconds until the lock in the way expires, if known
     counter: int              # a wake message's token must be above it
     notes: Notes              # (wake key, message) of each waiter to notify
+
+
+def needs_all_keys(answer: Any) -> bool:
+    """ACQUIRE's or RELEASE's answer to a call with the fast part of the layout: the
+    fast path did not decide, call again with every key."""
+    return answer == Outcome.ALL_KEYS
 
 
 def acquired_token(answer: Any) -> int | None:

@@ -106,12 +106,11 @@ class FencedLock(LockBase):
         it still releases (by lease id) before raising.
         """
         lease.mark_released()
-        keys = LeaseKeys.of(self.prefix, lease.resources)
         try:
             return self._run(self._core.releasing(lease))
         except BaseException as exc:
             if not isinstance(exc, LockError):  # interrupted: the script may not have run
-                self._clean_up(keys, lease.lease_id)
+                self._clean_up(self._core.lease_keys(lease), lease.lease_id)
             raise
 
     def extend(self, lease: Lease) -> bool:
@@ -119,7 +118,7 @@ class FencedLock(LockBase):
         if lease.lost:
             return False
         started = self.clock()
-        locks = LeaseKeys.of(self.prefix, lease.resources).locks
+        locks = self._core.lease_keys(lease).locks
         done = self._call(lambda: self._script(self._extend, locks, (lease.lease_id, self.ttl_ms)))
         return self._core.extended(lease, done, started)
 

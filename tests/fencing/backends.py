@@ -123,6 +123,13 @@ async def queued(lock: Any, resource: str, count: int = 1) -> None:
     raise AssertionError(f"fewer than {count} waiters queued for {resource}")
 
 
+# What a hand-over costs when nobody polls: the waiter's ACQUIRE with the fast path's keys
+# (busy), its ACQUIRE with every key (joins the line); the holder's RELEASE with the fast
+# path's keys (it took the lock on the fast path: someone waits now), its RELEASE with
+# every key, that one's NOTIFY; the BLPOP that returned the lease. A poll adds two.
+HANDED_OVER_CALLS = 6
+
+
 async def wait_for_a_release(lock: Any, resource: str) -> tuple[Lease, Lease, int]:
     """A holder, and a waiter that gets `resource` when the holder releases it: the holder's
     lease, the waiter's, and how many script and BLPOP calls Redis saw meanwhile."""

@@ -18,7 +18,7 @@ import pytest
 from devstack import RedisCluster
 from fencing import FencedLock
 from fencing.keys import KeySpace, hash_tag
-from tests.fencing.backends import CLUSTER, wait_for_a_release
+from tests.fencing.backends import CLUSTER, HANDED_OVER_CALLS, wait_for_a_release
 from tests.fencing.conftest import LockFactory
 
 
@@ -98,8 +98,8 @@ async def test_a_waiter_is_woken_by_the_release_on_a_cluster(make_lock: LockFact
     lock = make_lock(ttl_ms=3_000, socket_timeout=30, max_poll=10)  # its own retry: 3 s away
     holder, lease, calls = await wait_for_a_release(lock, "order:9")
     assert lease.token > holder.token
-    # ACQUIRE (busy), RELEASE, its NOTIFY, and the BLPOP that returned the lease.
-    assert calls == 4, f"{calls} calls: the waiter polled instead of being handed the lease"
+    assert calls == HANDED_OVER_CALLS, (
+        f"{calls} calls: the waiter polled instead of being handed the lease")
 
 
 @pytest.mark.gen_test(timeout=30)

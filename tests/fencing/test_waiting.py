@@ -8,7 +8,8 @@ import pytest
 
 from fencing import FencedLock
 from fencing.keys import KeySpace
-from tests.fencing.backends import FakeClock, command_calls, queued, wait_for_a_release
+from tests.fencing.backends import (HANDED_OVER_CALLS, FakeClock, command_calls, queued,
+                                    wait_for_a_release)
 from tests.fencing.conftest import LockFactory
 
 
@@ -19,8 +20,8 @@ async def test_a_waiter_is_woken_by_the_release_not_by_polling(make_lock: LockFa
     lock = make_lock(socket_timeout=30, max_poll=10)
     holder, lease, calls = await wait_for_a_release(lock, "order:1")
     assert lease.token > holder.token
-    # ACQUIRE (busy), RELEASE, its NOTIFY, and the BLPOP that returned the lease.
-    assert calls == 4, f"{calls} calls: the waiter polled instead of being handed the lease"
+    assert calls == HANDED_OVER_CALLS, (
+        f"{calls} calls: the waiter polled instead of being handed the lease")
 
 
 @pytest.mark.gen_test(timeout=30)

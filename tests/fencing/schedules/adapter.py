@@ -155,7 +155,17 @@ def acquire_request(call: Call) -> tuple[str, int, int] | None:
     if call.name != "ACQUIRE":
         return None
     _ttl, floor, lease_id, live = call.args[:4]  # then, in some versions, the KEYS layout
+    if not _joins_line(call):
+        live = 0  # the fast part of the layout alone: the script never joins the line
     return str(lease_id), int(floor), int(live)
+
+
+def _joins_line(call: Call) -> bool:
+    """False for an ACQUIRE that carries only the keys of its fast path (no wake key), in
+    the versions that make that call first (their LeaseKeys has `fast`)."""
+    if "fast" not in getattr(LeaseKeys, "__slots__", ()):
+        return True
+    return any(":wake:" in str(key) for key in call.keys)
 
 
 def acquired_token(reply: Any) -> int | None:
