@@ -103,6 +103,7 @@ explore-services: $(VENV)/.dev-installed
 
 bench-lock: $(VENV)/.bench-installed
 	$(PY) -m benchmarks.lock --json docs/benchmarks/lock.json --plot docs/benchmarks/lock.png
+	$(PY) -m benchmarks.lock_server_cost --json docs/benchmarks/lock-server-cost.json
 
 # The schedule explorer beyond the fixed budget `make test` gives it: fresh seeds, batch after
 # batch, for EXPLORE_SECONDS (then the batch under way ends); prints what it tried, and the
