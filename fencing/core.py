@@ -70,6 +70,11 @@ LEAVE = "leave"
 NOTIFY = "notify"
 WAIT = "wait"
 Step = tuple[str, Any, Any]
+# The shortest pause a waiter sleeps on BLPOP. Redis reads a BLPOP timeout in seconds as a
+# long double and truncates it to whole milliseconds: "0.001" is 0.99999... ms, so 0, which
+# means block for good (until the socket timeout fails the call). From 0.002 on it is at
+# least 1 ms. A shorter pause is not slept: the waiter tries again at once.
+MIN_WAIT = 0.002
 SCRIPTS = {ACQUIRE: scripts.ACQUIRE, RELEASE: scripts.RELEASE, LEAVE: scripts.LEAVE,
            NOTIFY: scripts.NOTIFY}
 
@@ -170,7 +175,7 @@ class LockCore:
             pause = min(self.max_poll, deadline - clock())
             if busy.expires_in is not None:  # the lock in the way ends by itself then
                 pause = min(pause, busy.expires_in + 0.001)
-            if pause >= 0.001:
+            if pause >= MIN_WAIT:
                 token = scripts.granted_token((yield (WAIT, wake, pause)), busy.counter)
                 if token is not None:
                     # Granted after the ACQUIRE above ran (its token is above the

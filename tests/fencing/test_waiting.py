@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import redis.asyncio
+import redis.exceptions
 
-from fencing import FencedLock
+from fencing import FencedLock, scripts
+from fencing.core import ACQUIRE, MIN_WAIT
 from fencing.keys import KeySpace
 from tests.fencing.backends import (HANDED_OVER_CALLS, FakeClock, command_calls, queued,
                                     wait_for_a_release)
@@ -149,3 +152,27 @@ async def test_a_waiter_that_gives_up_leaves_the_line(make_lock: LockFactory) ->
     assert await lock.redis.exists(space.queue("hot"), space.waiters, space.wants) == 0
     assert await lock.release(holder)
     assert await lock.acquire("hot") is not None
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_pause_redis_would_read_as_zero_is_not_slept_on_blpop(
+        redis_url: str, unique_name: str) -> None:
+    # Redis truncates a BLPOP timeout to whole ms, and "0.001" s is just below 1 ms: 0,
+    # which blocks for good. The control: such a BLPOP outlives a 0.5 s socket timeout.
+    client = redis.asyncio.Redis.from_url(redis_url, socket_timeout=0.5)
+    try:
+        with pytest.raises(redis.exceptions.TimeoutError):
+            await client.blpop([f"{unique_name}:empty"], timeout=0.001)
+        # The shortest pause a waiter sleeps returns empty-handed in time.
+        assert await client.blpop([f"{unique_name}:empty"], timeout=MIN_WAIT) is None
+    finally:
+        await client.aclose()
+    # A lock in the way that expires now (PTTL 0: a pause of 1 ms) makes the waiter
+    # try again at once, not block on its wake list.
+    lock = FencedLock(redis.asyncio.Redis.from_url(redis_url), prefix=unique_name)
+    steps = lock._core.acquiring(lock._core.check_acquire(("doc",), 10, None), "w", 10, 0)
+    assert next(steps)[0] == ACQUIRE  # the fast path's keys
+    assert steps.send(scripts.Outcome.ALL_KEYS)[0] == ACQUIRE  # every key: joins
+    kind, _, _ = steps.send([-2, "1"])  # busy: the lock in the way has 0 ms left
+    assert kind == ACQUIRE
+    await lock.redis.aclose()
