@@ -148,26 +148,22 @@ class LockCore:
         clock = self.clock
         started = clock()
         deadline = started if timeout is None else started + timeout
-        answer = yield (ACQUIRE, keys.fast, (self.ttl_ms, floor, lease_id,
-                                             self.liveness_ms if started < deadline else 0,
-                                             *keys.layout))
-        if scripts.acquired_token(answer) is not None:
-            return self.lease(answer, keys, lease_id, started)
-        if not scripts.needs_all_keys(answer):
-            return None
-        call_keys = keys.with_wake(lease_id)
-        wake = call_keys[-1]
+        call_keys = keys.fast  # the first try: the fast path's keys alone
         queued = False
         while True:
             if started < deadline:
                 live = self.liveness_ms
             else:
                 live = -1 if queued else 0
-            queued = queued or live > 0  # set before the call: its answer may be lost
+            full = call_keys is not keys.fast  # only a call with every key joins the line
+            queued = queued or (full and live > 0)  # set before the call: its answer may be lost
             answer = yield (ACQUIRE, call_keys,
                             (self.ttl_ms, floor, lease_id, live, *keys.layout))
             if scripts.acquired_token(answer) is not None:
-                return self.lease(answer, keys, lease_id, started, waited=True)
+                return self.lease(answer, keys, lease_id, started, waited=full)
+            if scripts.needs_all_keys(answer):
+                call_keys = keys.with_wake(lease_id)  # the wake key last
+                continue
             busy = scripts.busy(answer)
             yield from self.notifying(busy.notes)
             if live <= 0:
@@ -176,7 +172,8 @@ class LockCore:
             if busy.expires_in is not None:  # the lock in the way ends by itself then
                 pause = min(pause, busy.expires_in + 0.001)
             if pause >= MIN_WAIT:
-                token = scripts.granted_token((yield (WAIT, wake, pause)), busy.counter)
+                token = scripts.granted_token((yield (WAIT, call_keys[-1], pause)),
+                                              busy.counter)
                 if token is not None:
                     # Granted after the ACQUIRE above ran (its token is above the
                     # counter that ACQUIRE saw), so no earlier than `started`.
@@ -195,8 +192,7 @@ class LockCore:
         if answer is None or scripts.needs_all_keys(answer):
             answer = yield (RELEASE, keys.shared, args)
         done, notes = scripts.outcome(answer)
-        if notes:
-            yield from self.notifying(notes)
+        yield from self.notifying(notes)
         return self.released(lease, done)
 
     def leaving(self, keys: LeaseKeys, lease_id: str) -> Generator[Step, Any, None]:
@@ -357,8 +353,6 @@ def server_error_code(exc: BaseException) -> str | None:
 
 
 def check_resources(resources: tuple[str, ...]) -> tuple[str, ...]:
-    if len(resources) == 1 and type(resources[0]) is str and resources[0]:
-        return resources  # the usual case, checked in one step
     if not resources:
         raise ValueError("name at least one resource")
     for name in resources:

@@ -151,8 +151,7 @@ class LeaseKeys:
     @functools.lru_cache(maxsize=4096)
     def of(prefix: str, resources: tuple[str, ...], cluster: bool = False) -> "LeaseKeys":
         keys = LeaseKeys(resources, prefix)
-        own = sorted({tag for tag in map(hash_tag, resources) if tag is not None}
-                     if len(resources) > 1 else ())
+        own = sorted({tag for tag in map(hash_tag, resources) if tag is not None})
         if len(own) > 1:  # asked to be apart, yet locked together: a mistake
             raise ValueError(f"resources locked together must share one hash tag, got {own}")
         if cluster and len(keys.spaces) > 1:

@@ -292,10 +292,7 @@ class FencedLock(LockBase):
         started = self.clock()
         try:
             try:
-                if self.op_timeout is None and self._set_up:  # the usual case, one frame less
-                    result = await make()
-                else:
-                    result = await self._once(make, self.op_timeout, extra)
+                result = await self._once(make, self.op_timeout, extra)
             except RETRYABLE as exc:
                 result = await self._retry(make, extra, started, exc)
         except (*CLIENT_ERRORS, *RETRYABLE) as exc:
