@@ -21,54 +21,49 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
 from typing import Any
 
 import redis
 
 from benchmarks import lock_contenders
 from benchmarks.lock_contenders import Contender
-from devstack.redis_server import redis_server_binary
+from devstack import RedisServer
 
 LOCKS = ("FencedLock sync, 1 res", "FencedLock sync, 2 res", "redis-py sync Lock",
          "floor sync: Lua SET NX + INCR", "floor sync: SET NX PX + CAD")
 LOW, HIGH = 200, 1200
 
 
+class CountedRedis(RedisServer):
+    """redis-server under callgrind, which writes its count to `out` when the server exits."""
+
+    start_timeout = 60.0  # valgrind starts slowly
+
+    def __init__(self, out: str) -> None:
+        super().__init__()
+        self.out = out
+
+    def command(self) -> list[str]:
+        return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.out}",
+                *super().command()]
+
+
 def instructions(lock: str, cycles: int) -> int:
     """Every instruction redis-server ran from its start to its shutdown, having served
     `cycles` cycles of `lock` (and the scripts' loading) to one client."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     with tempfile.TemporaryDirectory() as workdir:
         out = os.path.join(workdir, "callgrind.out")
-        server = subprocess.Popen(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-             redis_server_binary(prefer_bundled=True), "--port", str(port), "--bind",
-             "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            client = redis.Redis(port=port, socket_timeout=60, socket_connect_timeout=5)
-            _wait_for(client)
-            contender = _contender(lock, client)
-            for n in range(cycles):
-                handle = contender.acquire(f"cost-{n}", 10)
-                if handle is None:
-                    raise RuntimeError(f"{lock}: a lock on a fresh key was refused")
-                contender.release(handle)
-            try:
-                client.shutdown(nosave=True)
-            except redis.ConnectionError:
-                pass  # the server closes the connection as it shuts down
-            server.wait(timeout=60)
-        finally:
-            if server.poll() is None:
-                server.kill()
-                server.wait()
+        server = CountedRedis(out)
+        with server:
+            with redis.Redis.from_url(server.url, socket_timeout=60) as client:
+                contender = _contender(lock, client)
+                for n in range(cycles):
+                    handle = contender.acquire(f"cost-{n}", 10)
+                    if handle is None:
+                        raise RuntimeError(f"{lock}: a lock on a fresh key was refused")
+                    contender.release(handle)
+            server.stop(timeout=60)  # SIGTERM: Redis shuts down, callgrind writes its count
         with open(out) as data:
             found = re.search(r"^(?:summary|totals): (\d+)", data.read(), re.MULTILINE)
         if found is None:
@@ -81,18 +76,6 @@ def _contender(lock: str, client: redis.Redis) -> Contender:
     if not isinstance(built, Contender):
         raise RuntimeError(f"{lock}: {built.reason}")
     return built
-
-
-def _wait_for(client: redis.Redis) -> None:
-    deadline = time.monotonic() + 60  # redis-server under valgrind starts slowly
-    while True:
-        try:
-            client.ping()
-            return
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def per_cycle(lock: str, low: int = LOW, high: int = HIGH) -> float:

@@ -12,7 +12,7 @@ import pytest
 from benchmarks import lock_server_cost
 
 
-@pytest.mark.slow  # redis-server under valgrind, four times: about 20 s
+@pytest.mark.slow  # redis-server under valgrind, four times: a few seconds
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_a_fenced_cycle_costs_the_server_more_than_redis_pys() -> None:
     fenced = lock_server_cost.per_cycle("FencedLock sync, 1 res", low=10, high=60)
